@@ -1,0 +1,32 @@
+"""paddle_hsoftmax: hierarchical softmax and the large-vocabulary models around it, in PaddlePaddle.
+
+Public API (explicit re-exports):
+
+- trees: :class:`Tree`, :func:`build_huffman_tree`, :func:`build_balanced_tree`,
+  :func:`unigram_entropy`, :func:`information_table`
+- output layers: :class:`OutputLayer`, :class:`HierarchicalSoftmax`
+"""
+
+from .output import HierarchicalSoftmax, OutputLayer, TopK
+from .tree import (
+    Tree,
+    build_balanced_tree,
+    build_huffman_tree,
+    format_information_table,
+    information_table,
+    unigram_entropy,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tree",
+    "build_huffman_tree",
+    "build_balanced_tree",
+    "unigram_entropy",
+    "information_table",
+    "format_information_table",
+    "OutputLayer",
+    "TopK",
+    "HierarchicalSoftmax",
+]

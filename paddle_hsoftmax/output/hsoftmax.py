@@ -1,0 +1,158 @@
+"""Hierarchical softmax over padded tree paths, exact and built from GPU-capable ops only.
+
+Paper: Morin & Bengio, "Hierarchical Probabilistic Neural Network Language Model" (AISTATS 2005);
+Mikolov et al., "Distributed Representations of Words and Phrases and their Compositionality"
+(NeurIPS 2013) for the Huffman tree.
+
+Idea: word ``w`` is a leaf; at each inner node ``n`` on its root-to-leaf path the walk goes right
+with probability ``sigmoid(h . v_n + b_n)``. With ``s = +1`` for a right branch and ``-1`` for a
+left one::
+
+    -log p(w | h) = sum over the path of  softplus(-s * (h . v_n + b_n))
+
+The layer gathers the node vectors of each target's padded path (``[N, L, D]``), scores them with
+one batched product, and masks the padded slots so they contribute exactly 0 (Paddle's built-in
+``F.hsigmoid_loss`` adds ln 2 for each of them and has a CPU kernel only).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+
+from ..tree import Tree
+from .base import OutputLayer
+
+__all__ = ["HierarchicalSoftmax"]
+
+
+class HierarchicalSoftmax(OutputLayer):
+    """Exact hierarchical-softmax output layer.
+
+    Args:
+        feature_size: D, size of the hidden state.
+        tree: a :class:`~paddle_hsoftmax.tree.Tree` (Huffman, balanced, clustered, ...) with V leaves.
+        bias: learn a bias per inner node.
+        sparse: gather node vectors with ``F.embedding(sparse=True)``, so the weight gradient holds
+            only the rows the batch touched (a ``SelectedRows``); the step then costs the same at
+            V = 1e6 as at V = 1e4. Use an optimizer that accepts sparse gradients (SGD, Adam with
+            ``lazy_mode``...). The bias gradient stays dense (V floats).
+        ignore_index: target value that gives NLL 0 and no gradient.
+        check_targets: see :class:`~paddle_hsoftmax.output.base.OutputLayer`.
+
+    Parameters and buffers:
+        weight: ``[V-1, D]``, row i = inner node i of the tree tables.
+        bias: ``[V-1]`` or None.
+        path_nodes, path_codes: int64 ``[V, L]`` buffers (the tree, -1 padded), saved in the
+            ``state_dict`` and moved with the layer.
+
+    Shape:
+        - forward: hidden ``[..., D]``, target ``[...]`` -> nll ``[...]``
+        - full_log_prob: ``[..., D] -> [..., V]``; predict: ``-> ([..., k], [..., k])``
+
+    ``predict`` is exact: it ranks :meth:`full_log_prob` with ``topk`` (``O(N V D)``; a best-first
+    tree search would need data-dependent control flow that does not batch on a GPU).
+    """
+
+    def __init__(
+        self,
+        feature_size: int,
+        tree: Tree,
+        bias: bool = True,
+        sparse: bool = False,
+        ignore_index: int = -100,
+        check_targets: bool = True,
+    ) -> None:
+        if not isinstance(tree, Tree):
+            raise TypeError(f"tree must be a paddle_hsoftmax.Tree, got {type(tree).__name__}")
+        super().__init__(feature_size, tree.num_leaves, ignore_index, check_targets)
+        self.sparse = bool(sparse)
+        self.num_inner = tree.num_inner
+        self.max_length = tree.max_length
+        self.tree_kind = tree.kind
+        std = 1.0 / np.sqrt(feature_size)
+        self.weight = self.create_parameter(
+            [self.num_inner, feature_size],
+            default_initializer=paddle.nn.initializer.Uniform(-std, std),
+        )
+        if bias:
+            self.bias = self.create_parameter(
+                [self.num_inner], is_bias=True, default_initializer=paddle.nn.initializer.Constant(0.0)
+            )
+        else:
+            self.bias = None
+        self.register_buffer("path_nodes", paddle.to_tensor(tree.path_nodes, dtype="int64"))
+        self.register_buffer("path_codes", paddle.to_tensor(tree.path_codes.astype(np.int64)))
+
+    def extra_repr(self) -> str:
+        return (
+            f"feature_size={self.feature_size}, num_classes={self.num_classes}, "
+            f"tree={self.tree_kind}, max_length={self.max_length}, "
+            f"bias={self.bias is not None}, sparse={self.sparse}"
+        )
+
+    def tree(self) -> Tree:
+        """The tree tables currently held in the buffers, as a NumPy :class:`Tree`."""
+        return _tree_from_tables(self.path_nodes, self.path_codes, self.tree_kind)
+
+    @staticmethod
+    def tree_from_state_dict(state_dict, prefix: str = "") -> Tree:
+        """Rebuild the :class:`Tree` saved in a ``state_dict`` (keys ``prefix + "path_nodes"``
+        and ``prefix + "path_codes"``), so a saved model can be re-created without its corpus:
+        ``HierarchicalSoftmax(D, HierarchicalSoftmax.tree_from_state_dict(sd, "out."))``.
+        Paddle skips (with a warning) buffers whose shape differs from the layer's, so build
+        the layer from the saved tree before ``set_state_dict``."""
+        try:
+            nodes, codes = state_dict[prefix + "path_nodes"], state_dict[prefix + "path_codes"]
+        except KeyError as exc:
+            raise KeyError(f"no hierarchical-softmax tree under prefix {prefix!r}: missing {exc}") from None
+        return _tree_from_tables(nodes, codes, "loaded")
+
+    # -- the path tables of a batch ------------------------------------------------------------
+    def _paths(self, target: paddle.Tensor, dtype):
+        """Padded paths of ``target[N]``: node ids ``[N, L]`` (pads -> 0) and signs ``[N, L]``
+        (+1 right, -1 left, 0 on padded slots)."""
+        nodes = paddle.gather(self.path_nodes, target)  # (N, L), -1 padded
+        codes = paddle.gather(self.path_codes, target)  # (N, L), -1 padded
+        valid = codes >= 0
+        nodes = paddle.where(valid, nodes, paddle.zeros_like(nodes))
+        signs = (codes * 2 - 1).astype(dtype) * valid.astype(dtype)  # (N, L)
+        return nodes, signs
+
+    # -- OutputLayer ---------------------------------------------------------------------------
+    def _nll(self, hidden: paddle.Tensor, target: paddle.Tensor) -> paddle.Tensor:
+        nodes, signs = self._paths(target, hidden.dtype)  # (N, L), (N, L)
+        w = F.embedding(nodes, self.weight, sparse=self.sparse)  # (N, L, D)
+        # one batched product: (N, 1, D) x (N, L, D)^T -> (N, 1, L)
+        logits = paddle.matmul(hidden.unsqueeze(1), w, transpose_y=True).squeeze(1)  # (N, L)
+        if self.bias is not None:
+            logits = logits + paddle.gather(self.bias, nodes.reshape([-1])).reshape(nodes.shape)
+        # -log sigmoid(s * z) = softplus(-s * z); padded slots have s = 0 and weight |s| = 0
+        per_node = F.softplus(-signs * logits) * paddle.abs(signs)  # (N, L)
+        return per_node.sum(axis=-1)  # (N,)
+
+    def _full_log_prob(self, hidden: paddle.Tensor) -> paddle.Tensor:
+        logits = paddle.matmul(hidden, self.weight, transpose_y=True)  # (N, V-1)
+        if self.bias is not None:
+            logits = logits + self.bias
+        zero = paddle.zeros([logits.shape[0], 1], dtype=logits.dtype)
+        # columns: [log sigmoid(-z) for left branches | log sigmoid(z) for right | 0 for padding]
+        table = paddle.concat([F.log_sigmoid(-logits), F.log_sigmoid(logits), zero], axis=1)
+        codes = self.path_codes
+        valid = codes >= 0
+        column = paddle.where(
+            valid,
+            self.path_nodes + codes * self.num_inner,
+            paddle.full_like(codes, 2 * self.num_inner),
+        )  # (V, L)
+        log_p = paddle.index_select(table, column[:, 0], axis=1)  # (N, V)
+        for slot in range(1, self.max_length):
+            log_p = log_p + paddle.index_select(table, column[:, slot], axis=1)
+        return log_p
+
+
+def _tree_from_tables(nodes, codes, kind: str) -> Tree:
+    nodes = nodes.numpy() if isinstance(nodes, paddle.Tensor) else np.asarray(nodes)
+    codes = codes.numpy() if isinstance(codes, paddle.Tensor) else np.asarray(codes)
+    return Tree(nodes, codes, (nodes >= 0).sum(axis=1), kind=kind)

