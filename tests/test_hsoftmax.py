@@ -315,3 +315,26 @@ def test_to_static_export_and_jit_load(tmp_path):
     np.testing.assert_allclose(
         loaded(context[:2, :3], target[:2, :3]).numpy(), eager[:2, :3], rtol=1e-5
     )
+
+
+def test_max_length_bound_gives_identical_results():
+    tree = make_tree("huffman", 500)
+    layer = make_layer(tree, 6)
+    rng = np.random.default_rng(6)
+    target_np = np.argsort(tree.path_lengths)[:20]  # the 20 shortest codes
+    bound = int(tree.path_lengths[target_np].max())
+    assert bound < tree.max_length
+    h = paddle.to_tensor(rng.normal(size=(20, 6)), stop_gradient=False)
+    target = paddle.to_tensor(target_np)
+    full = layer(h, target)
+    full.sum().backward()
+    grad_full = h.grad.numpy().copy()
+    h.clear_gradient()
+    trimmed = layer(h, target, max_length=bound)
+    trimmed.sum().backward()
+    np.testing.assert_allclose(trimmed.numpy(), full.numpy(), rtol=1e-13)
+    np.testing.assert_allclose(h.grad.numpy(), grad_full, rtol=1e-13)
+    with pytest.raises(ValueError, match=f"max_length={bound - 1} is shorter"):
+        layer(h, target, max_length=bound - 1)
+    with pytest.raises(ValueError, match=r"max_length must be in \[1, "):
+        layer(h, target, max_length=tree.max_length + 1)

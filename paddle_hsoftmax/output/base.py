@@ -61,8 +61,9 @@ class OutputLayer(nn.Layer):
         self.check_targets = bool(check_targets)
 
     # -- what subclasses provide ---------------------------------------------------------------
-    def _nll(self, hidden: paddle.Tensor, target: paddle.Tensor) -> paddle.Tensor:
-        """Exact NLL for flat ``hidden[N, D]`` and valid ``target[N]``; returns ``[N]``."""
+    def _nll(self, hidden: paddle.Tensor, target: paddle.Tensor, **options) -> paddle.Tensor:
+        """Exact NLL for flat ``hidden[N, D]`` and valid ``target[N]``; returns ``[N]``.
+        ``options`` are the layer-specific keyword arguments of :meth:`forward`."""
         raise NotImplementedError
 
     def _full_log_prob(self, hidden: paddle.Tensor) -> paddle.Tensor:
@@ -70,18 +71,18 @@ class OutputLayer(nn.Layer):
         raise NotImplementedError
 
     # -- the shared interface ------------------------------------------------------------------
-    def forward(self, hidden: paddle.Tensor, target: paddle.Tensor) -> paddle.Tensor:
+    def forward(self, hidden: paddle.Tensor, target: paddle.Tensor, **options) -> paddle.Tensor:
         """Per-position negative log-likelihood; ``[..., D], [...] -> [...]``."""
         flat_h, flat_t = self._flatten(hidden, target)
         valid = flat_t != self.ignore_index  # (N,)
         safe_t = paddle.where(valid, flat_t, paddle.zeros_like(flat_t))
-        nll = self._nll(flat_h, safe_t)  # (N,)
+        nll = self._nll(flat_h, safe_t, **options)  # (N,)
         nll = nll * valid.astype(nll.dtype)
         return self._restore(nll, target)
 
-    def log_prob(self, hidden: paddle.Tensor, target: paddle.Tensor) -> paddle.Tensor:
+    def log_prob(self, hidden: paddle.Tensor, target: paddle.Tensor, **options) -> paddle.Tensor:
         """``log p(target | hidden)``; ``[..., D], [...] -> [...]`` (0 at ignored positions)."""
-        return -self.forward(hidden, target)
+        return -self.forward(hidden, target, **options)
 
     def full_log_prob(self, hidden: paddle.Tensor) -> paddle.Tensor:
         """Log-probabilities of every word; ``[..., D] -> [..., V]``, each row sums to 1 in prob."""

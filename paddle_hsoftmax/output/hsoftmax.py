@@ -17,6 +17,8 @@ one batched product, and masks the padded slots so they contribute exactly 0 (Pa
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 import paddle
 import paddle.nn.functional as F
@@ -37,7 +39,7 @@ class HierarchicalSoftmax(OutputLayer):
         sparse: gather node vectors with ``F.embedding(sparse=True)``, so the weight gradient holds
             only the rows the batch touched (a ``SelectedRows``); the step then costs the same at
             V = 1e6 as at V = 1e4. Use an optimizer that accepts sparse gradients (SGD, Adam with
-            ``lazy_mode``...). The bias gradient stays dense (V floats).
+            ``lazy_mode``...). The bias gradient stays dense (V-1 floats).
         ignore_index: target value that gives NLL 0 and no gradient.
         check_targets: see :class:`~paddle_hsoftmax.output.base.OutputLayer`.
 
@@ -110,24 +112,65 @@ class HierarchicalSoftmax(OutputLayer):
         return _tree_from_tables(nodes, codes, "loaded")
 
     # -- the path tables of a batch ------------------------------------------------------------
-    def _paths(self, target: paddle.Tensor, dtype):
+    def _paths(self, target: paddle.Tensor, dtype, max_length: Optional[int] = None):
         """Padded paths of ``target[N]``: node ids ``[N, L]`` (pads -> 0) and signs ``[N, L]``
-        (+1 right, -1 left, 0 on padded slots)."""
+        (+1 right, -1 left, 0 on padded slots); ``L = max_length`` when given."""
         nodes = paddle.gather(self.path_nodes, target)  # (N, L), -1 padded
         codes = paddle.gather(self.path_codes, target)  # (N, L), -1 padded
+        if max_length is not None:  # slice the batch's rows, never the [V, L] tables
+            nodes, codes = nodes[:, :max_length], codes[:, :max_length]
         valid = codes >= 0
         nodes = paddle.where(valid, nodes, paddle.zeros_like(nodes))
         signs = (codes * 2 - 1).astype(dtype) * valid.astype(dtype)  # (N, L)
         return nodes, signs
 
     # -- OutputLayer ---------------------------------------------------------------------------
-    def _nll(self, hidden: paddle.Tensor, target: paddle.Tensor) -> paddle.Tensor:
-        nodes, signs = self._paths(target, hidden.dtype)  # (N, L), (N, L)
+    def forward(
+        self, hidden: paddle.Tensor, target: paddle.Tensor, max_length: Optional[int] = None
+    ) -> paddle.Tensor:
+        """Exact NLL per position; ``[..., D], [...] -> [...]``.
+
+        Args:
+            max_length: optional host-side bound on the path lengths of this batch's targets.
+                Only the first ``max_length`` slots of each path are computed, so a batch of
+                frequent words (short Huffman codes) costs what their codes cost instead of the
+                longest code in the tree. The caller computes it from data it already holds on
+                the host (``tree.path_lengths[batch_targets].max()``; see
+                :func:`paddle_hsoftmax.data.batching.bucket_by_length`). A bound below a
+                target's path length would drop nodes, so with ``check_targets`` it is verified.
+        """
+        if max_length is not None:
+            max_length = int(max_length)
+            if not 1 <= max_length <= self.max_length:
+                raise ValueError(f"max_length must be in [1, {self.max_length}], got {max_length}")
+            if self.check_targets and paddle.in_dynamic_mode():
+                self._check_length_bound(target, max_length)
+            if max_length == self.max_length:
+                max_length = None
+        return super().forward(hidden, target, max_length=max_length)
+
+    def _check_length_bound(self, target: paddle.Tensor, max_length: int) -> None:
+        t = target.reshape([-1]).astype("int64")
+        valid = t != self.ignore_index
+        if t.size == 0 or not bool(valid.any()):
+            return
+        t = paddle.where(valid, t, paddle.zeros_like(t))
+        t = paddle.clip(t, 0, self.num_classes - 1)  # the range check reports bad ids
+        longest = int(((paddle.gather(self.path_codes, t) >= 0).astype("int64").sum(-1) * valid.astype("int64")).max())
+        if longest > max_length:
+            raise ValueError(
+                f"max_length={max_length} is shorter than a target's path ({longest} nodes); "
+                "pass tree.path_lengths[targets].max()"
+            )
+
+    def _nll(self, hidden: paddle.Tensor, target: paddle.Tensor, max_length: Optional[int] = None) -> paddle.Tensor:
+        nodes, signs = self._paths(target, hidden.dtype, max_length)  # (N, L), (N, L)
         w = F.embedding(nodes, self.weight, sparse=self.sparse)  # (N, L, D)
         # one batched product: (N, 1, D) x (N, L, D)^T -> (N, 1, L)
         logits = paddle.matmul(hidden.unsqueeze(1), w, transpose_y=True).squeeze(1)  # (N, L)
         if self.bias is not None:
-            logits = logits + paddle.gather(self.bias, nodes.reshape([-1])).reshape(nodes.shape)
+            # a [V-1, 1] embedding lookup: its dense gradient is only V floats
+            logits = logits + F.embedding(nodes, self.bias.unsqueeze(-1)).squeeze(-1)  # (N, L)
         # -log sigmoid(s * z) = softplus(-s * z); padded slots have s = 0 and weight |s| = 0
         per_node = F.softplus(-signs * logits) * paddle.abs(signs)  # (N, L)
         return per_node.sum(axis=-1)  # (N,)

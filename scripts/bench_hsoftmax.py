@@ -1,0 +1,270 @@
+#!/usr/bin/env python
+"""Forward+backward time of large-vocabulary output layers, side by side in one run.
+
+For each vocabulary size V (Zipf(1) counts -> Huffman tree, Zipf-distributed targets, B hidden
+states of size D), times one ``loss.backward()`` step (no optimizer) of:
+
+- ``hsoftmax dense`` / ``hsoftmax sparse``: this package's HierarchicalSoftmax
+  (``check_targets=False``, as a training loop with validated data runs it);
+- ``builtin custom``: Paddle's ``F.hsigmoid_loss`` with the same Huffman tree (path tables gathered
+  per batch, inside the timed step, as our layer does);
+- ``builtin default``: ``F.hsigmoid_loss`` with Paddle's own default tree;
+- ``full softmax``: ``matmul`` + ``cross_entropy`` (skipped above ``--full-max-vocab``);
+- ``adaptive``: ``paddle.nn.AdaptiveLogSoftmaxWithLoss`` (cutoffs from ``adaptive_cutoffs``).
+
+It also checks, in the same run, that ``builtin custom == ours + ln2 * padded slots``.
+Prints a table and writes JSON.
+
+    python scripts/bench_hsoftmax.py --json runs/bench_hsoftmax.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+
+warnings.filterwarnings("ignore", message="No ccache found")
+
+import numpy as np  # noqa: E402
+import paddle  # noqa: E402
+import paddle.nn.functional as F  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from paddle_hsoftmax import HierarchicalSoftmax, build_huffman_tree  # noqa: E402
+from paddle_hsoftmax.runtime import set_cpu_threads, tune_malloc  # noqa: E402
+
+
+def zipf_counts(V: int) -> np.ndarray:
+    return (1e9 / np.arange(1, V + 1)).astype(np.int64) + 1
+
+
+def adaptive_cutoffs(V: int):
+    cuts = [c for c in (2_000, 10_000, 50_000, 200_000) if c < V]
+    return cuts or [V // 2]
+
+
+def time_step(step, min_time: float, min_reps: int, max_reps: int):
+    """Median seconds of ``step()`` after warm-up; repeats until ``min_time`` has passed."""
+    for _ in range(3):
+        step()
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_reps or (time.perf_counter() - start < min_time and len(times) < max_reps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), len(times)
+
+
+def bench_size(V: int, B: int, D: int, args) -> dict:
+    rng = np.random.default_rng(args.seed)
+    counts = zipf_counts(V)
+    tree = build_huffman_tree(counts)
+    target_np = rng.choice(V, size=B, p=counts / counts.sum())
+    target = paddle.to_tensor(target_np)
+    h = paddle.randn([B, D])
+    h.stop_gradient = False
+    row = {
+        "V": V,
+        "B": B,
+        "D": D,
+        "max_path": tree.max_length,
+        "mean_path_targets": float(tree.path_lengths[target_np].mean()),
+        "ms": {},
+        "reps": {},
+        "skipped": {},
+    }
+
+    def run(name, step):
+        sec, reps = time_step(step, args.min_time, args.min_reps, args.max_reps)
+        row["ms"][name] = sec * 1000
+        row["reps"][name] = reps
+        print(f"  V={V:>9,}  {name:<17} {sec * 1000:10.2f} ms  ({reps} reps)", flush=True)
+
+    layers = {}
+    for sparse in (False, True):
+        layer = HierarchicalSoftmax(D, tree, sparse=sparse, check_targets=False)
+        layers[sparse] = layer
+
+        def step(layer=layer):
+            layer(h, target).sum().backward()
+            layer.clear_gradients()
+            h.clear_gradient()
+
+        run("hsoftmax sparse" if sparse else "hsoftmax dense", step)
+
+    # Paddle's built-in op on the same tree and the same parameters
+    ours = layers[True]
+    hs_args = tree.to_paddle_hsigmoid()
+    table = paddle.to_tensor(hs_args["path_table"])
+    code = paddle.to_tensor(hs_args["path_code"])
+
+    def builtin_loss():
+        return F.hsigmoid_loss(
+            h,
+            target,
+            hs_args["num_classes"],
+            ours.weight,
+            ours.bias.unsqueeze(-1),
+            path_table=paddle.gather(table, target),
+            path_code=paddle.gather(code, target),
+        )
+
+    def builtin_step():
+        builtin_loss().sum().backward()
+        ours.clear_gradients()
+        h.clear_gradient()
+
+    run("builtin custom", builtin_step)
+    with paddle.no_grad():
+        pads = tree.max_length - tree.path_lengths[target_np]
+        diff = builtin_loss().numpy()[:, 0] - (ours(h, target).numpy() + math.log(2) * pads)
+    row["builtin_minus_exact_plus_ln2_pads_max_abs"] = float(np.abs(diff).max())
+
+    w_default = paddle.create_parameter([V - 1, D], "float32")
+    b_default = paddle.create_parameter([V - 1, 1], "float32", is_bias=True)
+
+    def builtin_default_step():
+        F.hsigmoid_loss(h, target, V, w_default, b_default).sum().backward()
+        w_default.clear_gradient()
+        b_default.clear_gradient()
+        h.clear_gradient()
+
+    run("builtin default", builtin_default_step)
+    del w_default, b_default
+
+    if V <= args.full_max_vocab:
+        w_full = paddle.create_parameter([D, V], "float32")
+        b_full = paddle.create_parameter([V], "float32", is_bias=True)
+
+        def full_step():
+            logits = paddle.matmul(h, w_full) + b_full  # (B, V)
+            F.cross_entropy(logits, target.unsqueeze(-1), reduction="sum").backward()
+            w_full.clear_gradient()
+            b_full.clear_gradient()
+            h.clear_gradient()
+
+        run("full softmax", full_step)
+        del w_full, b_full
+    else:
+        gib = B * V * 4 * 3 / 2**30
+        row["skipped"]["full softmax"] = (
+            f"V > --full-max-vocab={args.full_max_vocab:,}: logits, softmax and their gradient "
+            f"are [B, V] = ~{gib:.0f} GiB per step; use --full-max-vocab to run it"
+        )
+        print(f"  V={V:>9,}  full softmax      skipped: {row['skipped']['full softmax']}")
+
+    row["adaptive_cutoffs"] = adaptive_cutoffs(V)
+    if V > args.adaptive_max_vocab:
+        row["skipped"]["adaptive"] = (
+            f"V > --adaptive-max-vocab={args.adaptive_max_vocab:,}: Paddle's CPU log_softmax, which "
+            "AdaptiveLogSoftmaxWithLoss calls per cluster, grows superlinearly with row length "
+            "(see log_softmax_ms); one step would take minutes"
+        )
+        print(f"  V={V:>9,}  adaptive          skipped: {row['skipped']['adaptive']}")
+        del layers, ours
+        return row
+    adaptive = paddle.nn.AdaptiveLogSoftmaxWithLoss(D, V, adaptive_cutoffs(V), div_value=4.0)
+
+    def adaptive_step():
+        out, _ = adaptive(h, target)
+        (-out.sum()).backward()
+        adaptive.clear_gradients()
+        h.clear_gradient()
+
+    run("adaptive", adaptive_step)
+    del adaptive, layers, ours
+    return row
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sizes", type=float, nargs="+", default=[1e4, 1e5, 1e6])
+    p.add_argument("--batch", type=int, default=1024)
+    p.add_argument("--dim", type=int, default=128)
+    p.add_argument("--full-max-vocab", type=float, default=1e5)
+    p.add_argument("--adaptive-max-vocab", type=float, default=1e4)
+    p.add_argument("--min-time", type=float, default=2.0, help="seconds of timed steps per cell")
+    p.add_argument("--min-reps", type=int, default=5)
+    p.add_argument("--max-reps", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-malloc-tuning", action="store_true")
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="Paddle CPU math threads")
+    p.add_argument("--json", default="runs/bench_hsoftmax.json")
+    args = p.parse_args(argv)
+
+    paddle.set_device("cpu")
+    paddle.seed(args.seed)
+    malloc = False if args.no_malloc_tuning else tune_malloc()
+    set_cpu_threads(args.threads)
+    rows = [bench_size(int(v), args.batch, args.dim, args) for v in args.sizes]
+    log_softmax_ms = {}
+    for cols in (1000, 2000, 4000, 8000):  # why the adaptive baseline is slow on CPU
+        x = paddle.randn([args.batch, cols])
+        F.log_softmax(x, axis=1)
+        t0 = time.perf_counter()
+        F.log_softmax(x, axis=1)
+        t1 = time.perf_counter()
+        x - paddle.logsumexp(x, axis=1, keepdim=True)
+        t2 = time.perf_counter()
+        log_softmax_ms[cols] = {"F.log_softmax": (t1 - t0) * 1000, "x - logsumexp": (t2 - t1) * 1000}
+
+    names = ["hsoftmax dense", "hsoftmax sparse", "builtin custom", "builtin default", "full softmax", "adaptive"]
+    print()
+    print(f"fwd+bwd ms per step, B={args.batch}, D={args.dim}, Zipf targets (median)")
+    header = "| V | " + " | ".join(names) + " | builtin custom / sparse | full / sparse |"
+    print(header)
+    print("|" + "---|" * (len(names) + 3))
+    for r in rows:
+        ms = r["ms"]
+        cells = [f"{ms[n]:.1f}" if n in ms else "skipped" for n in names]
+        ours = ms["hsoftmax sparse"]
+        r["ratio_builtin_custom_over_sparse"] = ms["builtin custom"] / ours
+        r["ratio_full_over_sparse"] = ms["full softmax"] / ours if "full softmax" in ms else None
+        full = f"{r['ratio_full_over_sparse']:.0f}x" if r["ratio_full_over_sparse"] else "-"
+        print(
+            f"| {r['V']:,} | " + " | ".join(cells)
+            + f" | {r['ratio_builtin_custom_over_sparse']:.2f}x | {full} |"
+        )
+    print()
+    for cols, ms in log_softmax_ms.items():
+        print(
+            f"log_softmax over [{args.batch}, {cols}]: F.log_softmax {ms['F.log_softmax']:.1f} ms, "
+            f"x - logsumexp {ms['x - logsumexp']:.1f} ms"
+        )
+    for r in rows:
+        print(
+            f"V={r['V']:,}: max |builtin - (ours + ln2 * pads)| = "
+            f"{r['builtin_minus_exact_plus_ln2_pads_max_abs']:.2e}; "
+            f"mean path of targets {r['mean_path_targets']:.2f} of max {r['max_path']}"
+        )
+    result = {
+        "benchmark": "hsoftmax fwd+bwd",
+        "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
+        "paddle": paddle.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "malloc_tuned": malloc,
+        "cpu_threads": args.threads,
+        "rows": rows,
+        "log_softmax_ms": log_softmax_ms,
+    }
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        tmp = args.json + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=2)
+        os.replace(tmp, args.json)
+        print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
