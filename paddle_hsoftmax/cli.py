@@ -1,9 +1,9 @@
 """Command line: ``python train.py [COMMAND] ...``.
 
 Commands:
-    demo   (default) the seed's information table for People's Daily, then a bigram LM trained with
-           an H-softmax output over a Huffman and a balanced tree: time, path length, perplexity.
-    info   the information table (entropy, Huffman mean code length, log2|V|) of any corpus.
+    word2vec  (default) word vectors with hierarchical softmax, on People's Daily unless --corpus.
+    demo      a bigram LM with an H-softmax output over a Huffman and a balanced tree.
+    info      the information table (entropy, Huffman mean code length, log2|V|) of any corpus.
 
 The parser is built inside :func:`main` (nothing happens at import). Errors in the input exit
 with status 2 and one line on stderr naming the file and the problem (set
@@ -143,6 +143,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="plain: whitespace tokens; tagged: word/TAG tokens (People's Daily)")
         p.add_argument("--min-count", type=int, default=5)
 
+    from .commands import word2vec as word2vec_command
+
+    word2vec_command.add_parser(sub)
+
     demo = sub.add_parser("demo", help="information table + H-softmax bigram LM, Huffman vs balanced")
     corpus_args(demo)
     demo.add_argument("--dim", type=int, default=64)
@@ -168,7 +172,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     warnings.filterwarnings("ignore", message="No ccache found")
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
-        argv = ["demo"] + argv
+        argv = ["word2vec"] + argv
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("paddle_hsoftmax").setLevel(logging.INFO if args.verbose else logging.WARNING)

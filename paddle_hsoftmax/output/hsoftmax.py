@@ -22,6 +22,7 @@ from typing import Optional
 import numpy as np
 import paddle
 import paddle.nn.functional as F
+from paddle.autograd import PyLayer
 
 from ..tree import Tree
 from .base import OutputLayer
@@ -164,16 +165,55 @@ class HierarchicalSoftmax(OutputLayer):
             )
 
     def _nll(self, hidden: paddle.Tensor, target: paddle.Tensor, max_length: Optional[int] = None) -> paddle.Tensor:
+        return self._nll_shared(hidden.unsqueeze(1), target, max_length).squeeze(1)  # (N,)
+
+    def nll_shared_path(
+        self,
+        hidden: paddle.Tensor,
+        target: paddle.Tensor,
+        max_length: Optional[int] = None,
+        node_grad_scale: Optional[paddle.Tensor] = None,
+    ) -> paddle.Tensor:
+        """NLL of one target per row for K hidden states per row: ``[N, K, D], [N] -> [N, K]``.
+
+        The target's path is gathered once and scored against all K hidden states in one batched
+        product ``(N, K, D) x (N, D, L)``: skip-gram's K context vectors all predict the same
+        centre word (word2vec.c shares the path the same way). ``target`` must be in range
+        (checked when ``check_targets``); mask unused K slots by multiplying the result.
+
+        ``node_grad_scale`` (``[N, L]``, optional) multiplies the gradient that flows into each
+        gathered node vector (not the loss, not the hidden gradient). Big-batch SGD with a summed
+        loss adds up thousands of updates to the nodes near the root, which word2vec.c applies
+        one at a time; scaling them down per occurrence keeps that sum bounded.
+        """
+        if hidden.ndim != 3 or hidden.shape[-1] != self.feature_size:
+            raise ValueError(f"hidden must be [N, K, {self.feature_size}], got {list(hidden.shape)}")
+        if self.check_targets and paddle.in_dynamic_mode():
+            self._check_range(target)
+            if max_length is not None:
+                self._check_length_bound(target, max_length)
+        return self._nll_shared(hidden, target.astype("int64"), max_length, node_grad_scale)
+
+    def _nll_shared(
+        self,
+        hidden: paddle.Tensor,
+        target: paddle.Tensor,
+        max_length: Optional[int],
+        node_grad_scale: Optional[paddle.Tensor] = None,
+    ) -> paddle.Tensor:
         nodes, signs = self._paths(target, hidden.dtype, max_length)  # (N, L), (N, L)
         w = F.embedding(nodes, self.weight, sparse=self.sparse)  # (N, L, D)
-        # one batched product: (N, 1, D) x (N, L, D)^T -> (N, 1, L)
-        logits = paddle.matmul(hidden.unsqueeze(1), w, transpose_y=True).squeeze(1)  # (N, L)
+        if node_grad_scale is not None:
+            w = _ScaleGrad.apply(w, node_grad_scale.astype(w.dtype))
+        # one batched product: (N, K, D) x (N, L, D)^T -> (N, K, L)
+        logits = paddle.matmul(hidden, w, transpose_y=True)
         if self.bias is not None:
             # a [V-1, 1] embedding lookup: its dense gradient is only V floats
-            logits = logits + F.embedding(nodes, self.bias.unsqueeze(-1)).squeeze(-1)  # (N, L)
+            logits = logits + F.embedding(nodes, self.bias.unsqueeze(-1)).squeeze(-1).unsqueeze(1)
+        signs = signs.unsqueeze(1)  # (N, 1, L)
         # -log sigmoid(s * z) = softplus(-s * z); padded slots have s = 0 and weight |s| = 0
-        per_node = F.softplus(-signs * logits) * paddle.abs(signs)  # (N, L)
-        return per_node.sum(axis=-1)  # (N,)
+        per_node = F.softplus(-signs * logits) * paddle.abs(signs)  # (N, K, L)
+        return per_node.sum(axis=-1)  # (N, K)
 
     def _full_log_prob(self, hidden: paddle.Tensor) -> paddle.Tensor:
         logits = paddle.matmul(hidden, self.weight, transpose_y=True)  # (N, V-1)
@@ -193,6 +233,20 @@ class HierarchicalSoftmax(OutputLayer):
         for slot in range(1, self.max_length):
             log_p = log_p + paddle.index_select(table, column[:, slot], axis=1)
         return log_p
+
+
+class _ScaleGrad(PyLayer):
+    """Identity forward; backward multiplies the gradient of ``x[N, L, D]`` by ``scale[N, L]``."""
+
+    @staticmethod
+    def forward(ctx, x, scale):
+        ctx.save_for_backward(scale)
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        (scale,) = ctx.saved_tensor()
+        return grad * scale.unsqueeze(-1).expand(grad.shape), None
 
 
 def _tree_from_tables(nodes, codes, kind: str) -> Tree:

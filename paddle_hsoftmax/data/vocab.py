@@ -1,0 +1,121 @@
+"""A vocabulary with counts: the link between a corpus and a tree.
+
+Words are sorted by decreasing count; ties keep the order of first appearance (as gensim does),
+so word id 0 is the most frequent word and ids are stable for a given corpus.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Union
+
+import numpy as np
+
+from .datasets import CorpusError
+
+__all__ = ["Vocab"]
+
+
+class Vocab:
+    """Words, their counts and the word -> id map.
+
+    Attributes:
+        words: id -> word.
+        counts: int64 ``[V]``, corpus counts (after ``min_count``/``max_vocab``).
+        total_tokens: tokens in the corpus before any cut-off (what words/s is measured on).
+    """
+
+    def __init__(self, words: Sequence[str], counts: Sequence[int], total_tokens: Optional[int] = None) -> None:
+        if len(words) != len(counts):
+            raise ValueError(f"{len(words)} words but {len(counts)} counts")
+        self.words: List[str] = list(words)
+        self.counts = np.asarray(counts, dtype=np.int64)
+        self.index: Dict[str, int] = {w: i for i, w in enumerate(self.words)}
+        if len(self.index) != len(self.words):
+            raise ValueError("duplicate words in the vocabulary")
+        self.total_tokens = int(total_tokens if total_tokens is not None else self.counts.sum())
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __contains__(self, word: str) -> bool:
+        return word in self.index
+
+    def __repr__(self) -> str:
+        return f"Vocab(size={len(self)}, kept_tokens={int(self.counts.sum())}, total_tokens={self.total_tokens})"
+
+    @classmethod
+    def build(
+        cls,
+        sentences: Iterable[Sequence[str]],
+        min_count: int = 5,
+        max_vocab: Optional[int] = None,
+        source: str = "corpus",
+    ) -> "Vocab":
+        """Count tokens and keep words with ``count >= min_count`` (the ``max_vocab`` most frequent).
+
+        Raises:
+            CorpusError: when fewer than 2 words survive (a tree needs two leaves).
+        """
+        if min_count < 1:
+            raise ValueError(f"min_count must be >= 1, got {min_count}")
+        if max_vocab is not None and max_vocab < 2:
+            raise ValueError(f"max_vocab must be >= 2, got {max_vocab}")
+        first: Dict[str, int] = {}
+        counts: Dict[str, int] = {}
+        total = 0
+        for sent in sentences:
+            total += len(sent)
+            for w in sent:
+                c = counts.get(w)
+                if c is None:
+                    first[w] = len(first)
+                    counts[w] = 1
+                else:
+                    counts[w] = c + 1
+        kept = [w for w, c in counts.items() if c >= min_count]
+        kept.sort(key=lambda w: (-counts[w], first[w]))
+        if max_vocab is not None:
+            kept = kept[:max_vocab]
+        if len(kept) < 2:
+            raise CorpusError(
+                f"{source}: min_count={min_count} leaves {len(kept)} word(s) of {len(counts)} "
+                f"distinct ({total} tokens); need at least 2 for a tree"
+            )
+        return cls(kept, [counts[w] for w in kept], total_tokens=total)
+
+    def encode(self, sentence: Sequence[str]) -> np.ndarray:
+        """Ids of the in-vocabulary tokens of ``sentence`` (out-of-vocabulary tokens dropped,
+        as word2vec does)."""
+        index = self.index
+        return np.fromiter((index[w] for w in sentence if w in index), dtype=np.int32)
+
+    def save_tsv(self, path: Union[str, os.PathLike]) -> None:
+        """``word<TAB>count`` lines in id order (atomic write)."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(f"#total_tokens\t{self.total_tokens}\n")
+            for w, c in zip(self.words, self.counts.tolist()):
+                f.write(f"{w}\t{c}\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    @classmethod
+    def load_tsv(cls, path: Union[str, os.PathLike]) -> "Vocab":
+        """Read :meth:`save_tsv` output; malformed lines raise naming file and line."""
+        words, counts, total = [], [], None
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, start=1):
+                line = line.rstrip("\n")
+                parts = line.split("\t")
+                if lineno == 1 and parts[0] == "#total_tokens":
+                    total = int(parts[1])
+                    continue
+                if len(parts) != 2 or not parts[1].isdigit():
+                    raise CorpusError(f"{path}:{lineno}: expected word<TAB>count, got {line[:60]!r}")
+                words.append(parts[0])
+                counts.append(int(parts[1]))
+        return cls(words, counts, total_tokens=total)

@@ -1,0 +1,232 @@
+"""The word-vector task: corpus -> vocab -> tree -> skip-gram/CBOW batches -> SGD.
+
+Hyper-parameter defaults follow gensim's ``Word2Vec`` where the option exists (vector_size 100,
+window 5, min_count 5, sample 1e-3, alpha 0.025 decaying linearly to min_alpha 0.0001, 5 epochs,
+``hs=1, negative=0``), so a run here and a gensim run with the same numbers are comparable.
+
+Batching: each batch holds ``batch_size`` centre words in corpus order; the output layer runs once
+per group of similar Huffman path length (:func:`~paddle_hsoftmax.data.batching.split_by_length`),
+which gives the same gradient as one padded call at a fraction of the padding.
+
+Why ``node_grad_cap``: word2vec.c applies one SGD update per (centre, context) pair, one after the
+other. A batch sums thousands of them, and the nodes near the root lie on nearly every path: their
+summed step explodes at alpha = 0.025 (measured: NaN within 100 steps of 4,096 centres on People's
+Daily). Each node's gradient is therefore scaled by ``min(1, cap / occurrences in the batch)``,
+which leaves rare nodes' updates exactly word2vec's and bounds the frequent ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+import paddle
+
+from ..data.batching import split_by_length
+from ..data.vocab import Vocab
+from ..data.windows import EncodedCorpus, epoch_examples, keep_probabilities, window_contexts
+from ..models.word2vec import Word2Vec
+from ..trainer import StepResult
+from ..tree import Tree, build_balanced_tree, build_huffman_tree
+
+__all__ = ["Word2VecConfig", "Word2VecTask", "build_tree"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Word2VecConfig:
+    """Word-vector settings (gensim's names in brackets).
+
+    Attributes:
+        model: ``skipgram`` (sg=1) or ``cbow`` (sg=0).
+        tree: ``huffman`` or ``balanced``.
+        dim: vector size (vector_size).
+        window: maximum context distance (window).
+        min_count: drop rarer words (min_count).
+        max_vocab: keep at most this many words (max_final_vocab); None = all.
+        sample: subsampling threshold (sample); 0 disables it.
+        lr: initial learning rate (alpha); decays linearly to ``lr * min_lr_ratio``.
+        min_lr_ratio: min_alpha / alpha (gensim: 0.0001 / 0.025).
+        batch_size: centre words per optimizer step.
+        length_groups: output-layer calls per batch, grouped by path length.
+        node_grad_cap: see the module docstring; 0 disables the scaling.
+        seed: initialisation and data seed.
+    """
+
+    model: str = "skipgram"
+    tree: str = "huffman"
+    dim: int = 100
+    window: int = 5
+    min_count: int = 5
+    max_vocab: Optional[int] = None
+    sample: float = 1e-3
+    lr: float = 0.025
+    min_lr_ratio: float = 0.0001 / 0.025
+    batch_size: int = 4096
+    length_groups: int = 2
+    node_grad_cap: float = 64.0
+    seed: int = 0
+
+    def check(self) -> None:
+        """Raise ``ValueError`` naming the first bad setting."""
+        if self.model not in ("skipgram", "cbow"):
+            raise ValueError(f"--model must be skipgram or cbow, got {self.model!r}")
+        if self.tree not in ("huffman", "balanced"):
+            raise ValueError(f"--tree must be huffman or balanced, got {self.tree!r}")
+        for name in ("dim", "window", "min_count", "batch_size", "length_groups"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0 or not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError(f"--lr must be > 0 and min_lr_ratio in [0, 1], got {self.lr}, {self.min_lr_ratio}")
+        if self.sample < 0:
+            raise ValueError(f"--sample must be >= 0, got {self.sample}")
+
+
+def build_tree(kind: str, vocab: Vocab) -> Tree:
+    """The output tree over ``vocab``: Huffman from its counts, or balanced."""
+    return build_huffman_tree(vocab.counts) if kind == "huffman" else build_balanced_tree(len(vocab))
+
+
+class Word2VecTask:
+    """Word vectors as a :class:`~paddle_hsoftmax.trainer.Task`.
+
+    Args:
+        config: the settings.
+        vocab: the vocabulary (built from the corpus by the caller).
+        corpus: the corpus as ids.
+        rank, world: this process's share of the batches under data parallelism.
+    """
+
+    name = "word2vec"
+    unit_name = "words"
+
+    def __init__(
+        self, config: Word2VecConfig, vocab: Vocab, corpus: EncodedCorpus, rank: int = 0, world: int = 1
+    ) -> None:
+        config.check()
+        self.config = config
+        self.vocab = vocab
+        self.corpus = corpus
+        self.rank, self.world = rank, world
+        self.tree = build_tree(config.tree, vocab)
+        paddle.seed(config.seed)
+        self.net = Word2Vec(len(vocab), config.dim, self.tree, mode=config.model, seed=config.seed)
+        self.model = self.net
+        if world > 1:
+            self.model = paddle.DataParallel(self.net)
+        self.optimizer = paddle.optimizer.SGD(learning_rate=config.lr, parameters=self.net.parameters())
+        self.keep_prob = keep_probabilities(vocab.counts, config.sample)
+        # raw corpus words per in-vocabulary token: batches report progress in raw words
+        self.raw_per_token = corpus.raw_tokens / max(len(corpus), 1)
+
+    # -- Task --------------------------------------------------------------------------------------
+    def units_per_epoch(self) -> float:
+        return float(self.corpus.raw_tokens)
+
+    def learning_rate(self, progress: float) -> float:
+        c = self.config
+        return max(c.lr * c.min_lr_ratio, c.lr * (1.0 - progress))
+
+    def epoch_batches(self, epoch: int) -> Iterator[Tuple[np.ndarray, np.ndarray, float]]:
+        """``(centres[B], contexts[B, 2W], raw words covered)`` in corpus order; rank r of w
+        takes every w-th batch."""
+        rng = np.random.default_rng([self.config.seed, epoch])
+        B = self.config.batch_size
+        index = 0
+        for centres, contexts, chunk_tokens in epoch_examples(
+            self.corpus, self.keep_prob, self.config.window, rng
+        ):
+            # raw words this chunk stands for, shared out over its batches
+            n_batches = max(1, -(-len(centres) // B))
+            per_batch = chunk_tokens * self.raw_per_token / n_batches
+            for start in range(0, len(centres), B):
+                if index % self.world == self.rank:
+                    yield centres[start : start + B], contexts[start : start + B], per_batch
+                index += 1
+
+    def train_step(self, batch) -> StepResult:
+        centres, contexts, units = batch
+        total, pairs = None, 0.0
+        lengths = self.tree.path_lengths[centres]
+        for positions, bound in split_by_length(lengths, self.config.length_groups):
+            c, x = centres[positions], contexts[positions]
+            scale = self._node_scale(c, x, bound)
+            loss, count = self.model(
+                paddle.to_tensor(c.astype(np.int64)),
+                paddle.to_tensor(x.astype(np.int64)),
+                max_length=bound,
+                node_grad_scale=scale,
+            )
+            loss.backward()
+            total = loss.detach() if total is None else total + loss.detach()
+            pairs += float((x >= 0).sum()) if self.config.model == "skipgram" else float(len(c))
+        return StepResult(loss_sum=total, count=pairs, units=units)
+
+    def _node_scale(self, centres: np.ndarray, contexts: np.ndarray, bound: int) -> Optional[paddle.Tensor]:
+        """``min(1, cap / occurrences)`` per path slot, occurrences counted in pairs (skip-gram)."""
+        cap = self.config.node_grad_cap
+        if cap <= 0 or self.config.model != "skipgram":
+            return None
+        nodes = self.tree.path_nodes[centres, :bound]  # (b, L)
+        valid = nodes >= 0
+        pairs = (contexts >= 0).sum(axis=1)  # (b,)
+        weight = np.broadcast_to(pairs[:, None], nodes.shape)[valid]
+        occurrences = np.bincount(nodes[valid], weights=weight, minlength=self.tree.num_inner)
+        scale = np.minimum(1.0, cap / np.maximum(occurrences[np.maximum(nodes, 0)], 1.0))
+        return paddle.to_tensor(np.where(valid, scale, 0.0).astype(np.float32))
+
+    def evaluate(self) -> Dict[str, float]:
+        """Mean NLL per pair on a fixed slice of the corpus (no subsampling), in nats."""
+        rng = np.random.default_rng([self.config.seed, 10**6])
+        n = min(len(self.corpus), 50_000)
+        tokens, sentence = self.corpus.tokens[:n], self.corpus.sentence[:n]
+        contexts = window_contexts(tokens, sentence, self.config.window, rng)
+        keep = (contexts >= 0).any(axis=1)
+        centres, contexts = tokens[keep], contexts[keep]
+        total, count = 0.0, 0.0
+        self.net.eval()
+        with paddle.no_grad():
+            for start in range(0, len(centres), 8192):
+                c = paddle.to_tensor(centres[start : start + 8192].astype(np.int64))
+                x = paddle.to_tensor(contexts[start : start + 8192].astype(np.int64))
+                loss, pairs = self.net(c, x)
+                total += float(loss)
+                count += float(pairs)
+        self.net.train()
+        return {"heldin_nll_per_pair": total / max(count, 1.0)}
+
+    def hparams(self) -> Dict[str, Any]:
+        d = dataclasses.asdict(self.config)
+        d["vocab_size"] = len(self.vocab)
+        d["corpus_tokens"] = self.corpus.raw_tokens
+        return {k: ("none" if v is None else v) for k, v in d.items()}
+
+    def log_final(self, writer, step: int, top_n: int = 2000) -> None:
+        """The ``top_n`` most frequent words' vectors in VisualDL's high-dimensional projector."""
+        n = min(top_n, len(self.vocab))
+        writer.add_embeddings(
+            tag="word_vectors", mat=self.vectors()[:n].tolist(), metadata=self.vocab.words[:n]
+        )
+
+    # -- after training ----------------------------------------------------------------------------
+    def vectors(self) -> np.ndarray:
+        return self.net.vectors()
+
+    def nearest(self, words: Sequence[str], k: int = 8) -> Dict[str, List[Tuple[str, float]]]:
+        """Cosine nearest neighbours of the given words that are in the vocabulary."""
+        vec = self.vectors().astype(np.float64)
+        unit = vec / np.maximum(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12)
+        out = {}
+        for w in words:
+            i = self.vocab.index.get(w)
+            if i is None:
+                continue
+            sims = unit @ unit[i]
+            sims[i] = -np.inf
+            top = np.argpartition(-sims, k)[:k]
+            top = top[np.argsort(-sims[top])]
+            out[w] = [(self.vocab.words[j], float(sims[j])) for j in top]
+        return out
