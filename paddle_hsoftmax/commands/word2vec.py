@@ -56,6 +56,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/checkpoints/last.pdckpt")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in OUTPUT_DIR")
+    p.add_argument("--checkpoint-every", type=int, default=0, help="steps between extra checkpoints")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
     return p
@@ -135,7 +136,7 @@ def run(args) -> int:
               f"{args.epochs} epochs, {world} process(es)")
 
     trainer = Trainer(TrainerConfig(output_dir=str(out), epochs=args.epochs, resume=args.resume,
-                                    progress=not args.no_progress))
+                                    checkpoint_every=args.checkpoint_every, progress=not args.no_progress))
     train_start = time.perf_counter()
     metrics = trainer.fit(task)
     train_wall = time.perf_counter() - train_start

@@ -37,9 +37,14 @@ class Word2Vec(nn.Layer):
         mode: ``"skipgram"`` or ``"cbow"``.
         seed: initialisation seed (word2vec.c's uniform(-0.5/D, 0.5/D) input vectors, zero node
             vectors).
+        sparse: sparse gradients for both tables (rows touched by the batch only). Paddle's
+            ``DataParallel`` reducer cannot all-reduce sparse gradients (it crashes), so data
+            parallel training uses dense ones.
     """
 
-    def __init__(self, vocab_size: int, dim: int, tree: Tree, mode: str = "skipgram", seed: int = 0) -> None:
+    def __init__(
+        self, vocab_size: int, dim: int, tree: Tree, mode: str = "skipgram", seed: int = 0, sparse: bool = True
+    ) -> None:
         super().__init__()
         if mode not in ("skipgram", "cbow"):
             raise ValueError(f"mode must be 'skipgram' or 'cbow', got {mode!r}")
@@ -49,9 +54,9 @@ class Word2Vec(nn.Layer):
         self.dim = dim
         rng = np.random.default_rng(seed)
         init = ((rng.random((vocab_size, dim)) - 0.5) / dim).astype("float32")
-        self.embedding = nn.Embedding(vocab_size, dim, sparse=True)
+        self.embedding = nn.Embedding(vocab_size, dim, sparse=sparse)
         self.embedding.weight.set_value(init)
-        self.output = HierarchicalSoftmax(dim, tree, bias=False, sparse=True, check_targets=False)
+        self.output = HierarchicalSoftmax(dim, tree, bias=False, sparse=sparse, check_targets=False)
         self.output.weight.set_value(np.zeros((tree.num_inner, dim), dtype="float32"))
 
     def forward(

@@ -17,6 +17,7 @@ which leaves rare nodes' updates exactly word2vec's and bounds the frequent ones
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -113,7 +114,9 @@ class Word2VecTask:
         self.rank, self.world = rank, world
         self.tree = build_tree(config.tree, vocab)
         paddle.seed(config.seed)
-        self.net = Word2Vec(len(vocab), config.dim, self.tree, mode=config.model, seed=config.seed)
+        self.net = Word2Vec(
+            len(vocab), config.dim, self.tree, mode=config.model, seed=config.seed, sparse=world == 1
+        )
         self.model = self.net
         if world > 1:
             self.model = paddle.DataParallel(self.net)
@@ -135,32 +138,38 @@ class Word2VecTask:
         takes every w-th batch."""
         rng = np.random.default_rng([self.config.seed, epoch])
         B = self.config.batch_size
-        index = 0
         for centres, contexts, chunk_tokens in epoch_examples(
             self.corpus, self.keep_prob, self.config.window, rng
         ):
             # raw words this chunk stands for, shared out over its batches
             n_batches = max(1, -(-len(centres) // B))
             per_batch = chunk_tokens * self.raw_per_token / n_batches
-            for start in range(0, len(centres), B):
-                if index % self.world == self.rank:
-                    yield centres[start : start + B], contexts[start : start + B], per_batch
-                index += 1
+            # every rank must take the same number of steps (each ends in an all-reduce), so
+            # with w processes a chunk's last n_batches % w batches are dropped
+            usable = n_batches - n_batches % self.world if self.world > 1 else n_batches
+            for b in range(usable):
+                if b % self.world == self.rank:
+                    yield centres[b * B : (b + 1) * B], contexts[b * B : (b + 1) * B], per_batch
 
     def train_step(self, batch) -> StepResult:
         centres, contexts, units = batch
         total, pairs = None, 0.0
         lengths = self.tree.path_lengths[centres]
-        for positions, bound in split_by_length(lengths, self.config.length_groups):
+        groups = split_by_length(lengths, self.config.length_groups)
+        for g, (positions, bound) in enumerate(groups):
             c, x = centres[positions], contexts[positions]
             scale = self._node_scale(c, x, bound)
-            loss, count = self.model(
-                paddle.to_tensor(c.astype(np.int64)),
-                paddle.to_tensor(x.astype(np.int64)),
-                max_length=bound,
-                node_grad_scale=scale,
-            )
-            loss.backward()
+            # under DataParallel, gradients are all-reduced once, after the last group
+            sync = self.world == 1 or g == len(groups) - 1
+            with contextlib.nullcontext() if sync else self.model.no_sync():
+                loss, count = self.model(
+                    paddle.to_tensor(c.astype(np.int64)),
+                    paddle.to_tensor(x.astype(np.int64)),
+                    max_length=bound,
+                    node_grad_scale=scale,
+                )
+                # DataParallel averages gradients over processes; word2vec's update is a sum
+                (loss * self.world if self.world > 1 else loss).backward()
             total = loss.detach() if total is None else total + loss.detach()
             pairs += float((x >= 0).sum()) if self.config.model == "skipgram" else float(len(c))
         return StepResult(loss_sum=total, count=pairs, units=units)

@@ -1,0 +1,196 @@
+"""Word vectors end to end on a slice of People's Daily: files, gensim, VisualDL, resume, 2 processes."""
+
+import glob
+import itertools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import paddle
+import pytest
+
+from paddle_hsoftmax import build_huffman_tree
+from paddle_hsoftmax.cli import main
+from paddle_hsoftmax.data import peoples_daily_path, read_peoples_daily
+from paddle_hsoftmax.data.vocab import Vocab
+from paddle_hsoftmax.data.windows import EncodedCorpus
+from paddle_hsoftmax.models import Word2Vec
+from paddle_hsoftmax.tasks import Word2VecConfig, Word2VecTask
+from paddle_hsoftmax.trainer import Trainer, TrainerConfig
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = ["--dim", "16", "--epochs", "1", "--batch-size", "1024", "--no-progress", "--min-count", "3"]
+
+
+@pytest.fixture(scope="module")
+def pd_slice(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("corpus") / "pd_2000.txt"
+    with open(peoples_daily_path(), encoding="utf-8") as src:
+        path.write_text("".join(itertools.islice(src, 2000)), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def finished_run(pd_slice, tmp_path_factory):
+    out = tmp_path_factory.mktemp("w2v") / "run"
+    assert main(["word2vec", "--corpus", str(pd_slice), "--format", "tagged", "--output-dir", str(out)] + SMALL) == 0
+    return out
+
+
+def test_outputs_load_in_gensim(finished_run):
+    from gensim.models import KeyedVectors
+
+    text = KeyedVectors.load_word2vec_format(str(finished_run / "vectors.txt"))
+    binary = KeyedVectors.load_word2vec_format(str(finished_run / "vectors.bin"), binary=True)
+    vocab = Vocab.load_tsv(finished_run / "vocab.tsv")
+    assert list(text.index_to_key) == vocab.words == list(binary.index_to_key)
+    assert text.vector_size == 16
+    np.testing.assert_allclose(text.vectors, binary.vectors, atol=1e-5)
+    assert np.isfinite(binary.vectors).all() and np.abs(binary.vectors).max() > 0
+
+
+def test_metrics_and_checkpoint(finished_run):
+    metrics = json.loads((finished_run / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["words_per_sec"] > 0 and metrics["epochs"] == 1
+    assert 0 < metrics["heldin_nll_per_pair"] < np.log(metrics["vocab_size"]) + 1
+    assert metrics["information"]["huffman_mean_code_length"] >= metrics["information"]["unigram_entropy"]
+    assert (finished_run / "checkpoints" / "last.pdckpt").exists()
+    assert not list(finished_run.rglob("*.tmp"))
+
+
+def test_visualdl_logs_read_back(finished_run):
+    from visualdl import LogReader
+
+    files = glob.glob(str(finished_run / "vdl" / "vdlrecords*"))
+    assert files
+    reader = LogReader(file_path=files[0])
+    tags = reader.get_tags()
+    assert {"train/loss", "train/lr", "train/words_per_sec", "eval/heldin_nll_per_pair"} <= set(tags["scalar"])
+    assert "word_vectors" in tags["embeddings"]
+    lr = [r.value for r in reader.get_data("scalar", "train/lr")]
+    assert lr and all(a >= b for a, b in zip(lr, lr[1:]))  # linear decay
+    assert "hparam" in tags["hyper_parameters"]
+
+
+def test_finished_run_is_not_overwritten(finished_run, pd_slice, capsys):
+    before = (finished_run / "vectors.txt").read_bytes()
+    code = main(["word2vec", "--corpus", str(pd_slice), "--format", "tagged", "--output-dir", str(finished_run)] + SMALL)
+    assert code == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (finished_run / "vectors.txt").read_bytes() == before
+
+
+def _task(pd_slice, seed=0):
+    sentences = [[w for w, _ in s] for s in read_peoples_daily(pd_slice)][:800]
+    vocab = Vocab.build(sentences, min_count=3)
+    corpus = EncodedCorpus.encode(sentences, vocab)
+    return Word2VecTask(Word2VecConfig(dim=16, batch_size=256, seed=seed, min_count=3), vocab, corpus)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_resume_gives_identical_parameters(pd_slice, tmp_path):
+    full = _task(pd_slice)
+    Trainer(TrainerConfig(str(tmp_path / "a"), epochs=2, progress=False, log_every=5)).fit(full)
+
+    broken = _task(pd_slice)
+    real_step = broken.train_step
+    calls = {"n": 0}
+
+    def dying_step(batch):
+        calls["n"] += 1
+        if calls["n"] > 11:
+            raise Interrupted()
+        return real_step(batch)
+
+    broken.train_step = dying_step
+    with pytest.raises(Interrupted):
+        Trainer(TrainerConfig(str(tmp_path / "b"), epochs=2, progress=False, checkpoint_every=4)).fit(broken)
+
+    resumed = _task(pd_slice)
+    trainer = Trainer(TrainerConfig(str(tmp_path / "b"), epochs=2, progress=False, resume=True))
+    trainer.fit(resumed)
+    for (name, a), (_, b) in zip(full.net.state_dict().items(), resumed.net.state_dict().items()):
+        assert np.array_equal(a.numpy(), b.numpy()), name
+    assert calls["n"] == 12 and trainer.state["epoch"] == 2
+
+
+def test_skipgram_loss_is_sum_of_pair_losses():
+    paddle.seed(0)
+    tree = build_huffman_tree([9, 5, 4, 3, 2, 1])
+    model = Word2Vec(6, 4, tree, mode="skipgram")
+    model.output.weight.set_value(np.random.default_rng(0).normal(size=(5, 4)).astype("float32"))
+    centres = paddle.to_tensor([0, 3])
+    contexts = paddle.to_tensor([[1, 2, -1], [-1, 5, 0]])
+    loss, pairs = model(centres, contexts)
+    assert float(pairs) == 4
+    h = model.embedding.weight
+    pair_in = paddle.to_tensor([1, 2, 5, 0])
+    pair_out = paddle.to_tensor([0, 0, 3, 3])
+    expected = model.output(paddle.gather(h, pair_in), pair_out).sum()
+    np.testing.assert_allclose(float(loss), float(expected), rtol=1e-5)
+
+
+def test_cbow_passes_the_full_gradient_to_each_context():
+    paddle.seed(0)
+    tree = build_huffman_tree([9, 5, 4, 3, 2, 1])
+    model = Word2Vec(6, 4, tree, mode="cbow")
+    model.output.weight.set_value(np.random.default_rng(1).normal(size=(5, 4)).astype("float32"))
+    model.embedding.weight.set_value(np.random.default_rng(2).normal(size=(6, 4)).astype("float32"))
+    loss, _ = model(paddle.to_tensor([0]), paddle.to_tensor([[1, 2, -1, -1]]))
+    loss.backward()
+    g = model.embedding.weight.grad
+    rows = np.asarray(g.rows())
+    values = g._get_tensor_from_selected_rows().numpy()
+    grad = np.zeros((6, 4))
+    np.add.at(grad, rows, values)
+    mean = model.embedding.weight.numpy()[[1, 2]].mean(axis=0)
+    h = paddle.to_tensor(mean[None], stop_gradient=False)
+    model.output(h, paddle.to_tensor([0])).sum().backward()
+    np.testing.assert_allclose(grad[1], h.grad.numpy()[0], rtol=1e-5)
+    np.testing.assert_allclose(grad[2], h.grad.numpy()[0], rtol=1e-5)
+
+
+def test_two_process_launch(pd_slice, tmp_path):
+    out = tmp_path / "dp"
+    env = dict(os.environ)
+    env.pop("PADDLE_TRAINERS_NUM", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2",
+         "--log_dir", str(tmp_path / "logs"), str(REPO / "train.py"), "word2vec", "--corpus", str(pd_slice),
+         "--format", "tagged", "--output-dir", str(out)] + SMALL,
+        capture_output=True, text=True, cwd=tmp_path, timeout=600, env=env,
+    )
+    logs = "".join(p.read_text(errors="replace")[-3000:] for p in sorted((tmp_path / "logs").glob("workerlog.*")))
+    assert proc.returncode == 0, logs
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["processes"] == 2
+    assert (out / "vectors.bin").exists()
+    assert len(glob.glob(str(out / "vdl" / "vdlrecords*"))) == 1  # rank 0 only
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--corpus", "/nonexistent/corpus.txt"], "no such file"),
+        (["--min-count", "100000000"], "min_count=100000000 leaves 0 word"),
+    ],
+)
+def test_bad_input_one_line(extra, message, pd_slice, tmp_path, capsys):
+    args = ["word2vec", "--output-dir", str(tmp_path / "o"), "--corpus", str(pd_slice), "--format", "plain"] + SMALL
+    code = main(args + extra)
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_non_utf8_corpus_names_line(tmp_path, capsys):
+    bad = tmp_path / "latin.txt"
+    bad.write_bytes(b"ok ok ok\ncaf\xe9 au lait\n")
+    assert main(["word2vec", "--corpus", str(bad), "--output-dir", str(tmp_path / "o")] + SMALL) == 2
+    assert f"{bad}:2: not UTF-8" in capsys.readouterr().err
