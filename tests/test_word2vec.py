@@ -83,22 +83,25 @@ def test_finished_run_is_not_overwritten(finished_run, pd_slice, capsys):
     assert (finished_run / "vectors.txt").read_bytes() == before
 
 
-def _task(pd_slice, seed=0):
+def _task(pd_slice, kernel="paddle", seed=0):
     sentences = [[w for w, _ in s] for s in read_peoples_daily(pd_slice)][:800]
     vocab = Vocab.build(sentences, min_count=3)
     corpus = EncodedCorpus.encode(sentences, vocab)
-    return Word2VecTask(Word2VecConfig(dim=16, batch_size=256, seed=seed, min_count=3), vocab, corpus)
+    config = Word2VecConfig(dim=16, batch_size=256, seed=seed, min_count=3, kernel=kernel, workers=1)
+    return Word2VecTask(config, vocab, corpus)
 
 
 class Interrupted(Exception):
     pass
 
 
-def test_resume_gives_identical_parameters(pd_slice, tmp_path):
-    full = _task(pd_slice)
+@pytest.mark.parametrize("kernel", ["paddle", "fused"])
+def test_resume_gives_identical_parameters(kernel, pd_slice, tmp_path):
+    full = _task(pd_slice, kernel)
+    assert full.kernel == kernel
     Trainer(TrainerConfig(str(tmp_path / "a"), epochs=2, progress=False, log_every=5)).fit(full)
 
-    broken = _task(pd_slice)
+    broken = _task(pd_slice, kernel)
     real_step = broken.train_step
     calls = {"n": 0}
 
@@ -112,7 +115,7 @@ def test_resume_gives_identical_parameters(pd_slice, tmp_path):
     with pytest.raises(Interrupted):
         Trainer(TrainerConfig(str(tmp_path / "b"), epochs=2, progress=False, checkpoint_every=4)).fit(broken)
 
-    resumed = _task(pd_slice)
+    resumed = _task(pd_slice, kernel)
     trainer = Trainer(TrainerConfig(str(tmp_path / "b"), epochs=2, progress=False, resume=True))
     trainer.fit(resumed)
     for (name, a), (_, b) in zip(full.net.state_dict().items(), resumed.net.state_dict().items()):

@@ -52,6 +52,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="centre words per step")
     p.add_argument("--length-groups", type=int, default=d.length_groups)
     p.add_argument("--node-grad-cap", type=float, default=d.node_grad_cap)
+    p.add_argument("--kernel", choices=("auto", "fused", "paddle"), default=d.kernel,
+                   help="fused: C++ CPU loop (word2vec.c updates); paddle: autograd + SGD (GPU, multi-process)")
+    p.add_argument("--workers", type=int, default=d.workers, help="fused-kernel threads; 0 = all cores")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/checkpoints/last.pdckpt")
@@ -117,7 +120,8 @@ def run(args) -> int:
     config = Word2VecConfig(
         model=args.model, tree=args.tree, dim=args.dim, window=args.window, min_count=args.min_count,
         max_vocab=args.max_vocab, sample=args.sample, lr=args.lr, batch_size=args.batch_size,
-        length_groups=args.length_groups, node_grad_cap=args.node_grad_cap, seed=args.seed,
+        length_groups=args.length_groups, node_grad_cap=args.node_grad_cap, kernel=args.kernel,
+        workers=args.workers, seed=args.seed,
     )
     config.check()
     if args.epochs < 1:
@@ -133,7 +137,7 @@ def run(args) -> int:
               f"vocabulary {len(vocab):,} (min_count {args.min_count})")
         print(format_information_table(info))
         print(f"training {config.model} / {config.tree} tree, dim {config.dim}, window {config.window}, "
-              f"{args.epochs} epochs, {world} process(es)")
+              f"{args.epochs} epochs, {world} process(es), {task.kernel} kernel")
 
     trainer = Trainer(TrainerConfig(output_dir=str(out), epochs=args.epochs, resume=args.resume,
                                     checkpoint_every=args.checkpoint_every, progress=not args.no_progress))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -27,6 +28,7 @@ import paddle
 
 from ..data.batching import split_by_length
 from ..data.vocab import Vocab
+from ..fused import load_word2vec_kernel, word2vec_hs_step
 from ..data.windows import EncodedCorpus, epoch_examples, keep_probabilities, window_contexts
 from ..models.word2vec import Word2Vec
 from ..trainer import StepResult
@@ -53,7 +55,13 @@ class Word2VecConfig:
         min_lr_ratio: min_alpha / alpha (gensim: 0.0001 / 0.025).
         batch_size: centre words per optimizer step.
         length_groups: output-layer calls per batch, grouped by path length.
-        node_grad_cap: see the module docstring; 0 disables the scaling.
+        node_grad_cap: see the module docstring; 0 disables the scaling (Paddle path only).
+        kernel: ``fused`` (the C++ CPU loop of :mod:`paddle_hsoftmax.fused`, word2vec.c's
+            pair-by-pair updates), ``paddle`` (autograd + SGD, any device, data parallel) or
+            ``auto`` (fused on a single CPU process when it compiles, else paddle).
+        workers: threads of the fused kernel (workers); 0 = all cores.
+        max_exp: the fused kernel skips updating nodes with ``|h . v| >= max_exp`` (word2vec.c's
+            MAX_EXP = 6, which gensim keeps); 0 updates every node.
         seed: initialisation and data seed.
     """
 
@@ -69,6 +77,9 @@ class Word2VecConfig:
     batch_size: int = 4096
     length_groups: int = 2
     node_grad_cap: float = 64.0
+    kernel: str = "auto"
+    workers: int = 0
+    max_exp: float = 6.0
     seed: int = 0
 
     def check(self) -> None:
@@ -84,6 +95,10 @@ class Word2VecConfig:
             raise ValueError(f"--lr must be > 0 and min_lr_ratio in [0, 1], got {self.lr}, {self.min_lr_ratio}")
         if self.sample < 0:
             raise ValueError(f"--sample must be >= 0, got {self.sample}")
+        if self.kernel not in ("auto", "fused", "paddle"):
+            raise ValueError(f"--kernel must be auto, fused or paddle, got {self.kernel!r}")
+        if self.workers < 0:
+            raise ValueError(f"--workers must be >= 0, got {self.workers}")
 
 
 def build_tree(kind: str, vocab: Vocab) -> Tree:
@@ -122,8 +137,26 @@ class Word2VecTask:
             self.model = paddle.DataParallel(self.net)
         self.optimizer = paddle.optimizer.SGD(learning_rate=config.lr, parameters=self.net.parameters())
         self.keep_prob = keep_probabilities(vocab.counts, config.sample)
+        self.kernel = self._choose_kernel()
+        self.threads = config.workers or os.cpu_count() or 1
         # raw corpus words per in-vocabulary token: batches report progress in raw words
         self.raw_per_token = corpus.raw_tokens / max(len(corpus), 1)
+
+    def _choose_kernel(self) -> str:
+        wanted = self.config.kernel
+        if wanted == "paddle":
+            return "paddle"
+        on_cpu = paddle.get_device() == "cpu"
+        if wanted == "fused" and (self.world > 1 or not on_cpu):
+            raise ValueError("--kernel fused runs in a single CPU process; use --kernel paddle on GPU "
+                             "or with paddle.distributed.launch")
+        if self.world > 1 or not on_cpu:
+            return "paddle"
+        if load_word2vec_kernel() is None:
+            if wanted == "fused":
+                raise ValueError("--kernel fused: the C++ kernel could not be compiled (see the log)")
+            return "paddle"
+        return "fused"
 
     # -- Task --------------------------------------------------------------------------------------
     def units_per_epoch(self) -> float:
@@ -152,6 +185,22 @@ class Word2VecTask:
                     yield centres[b * B : (b + 1) * B], contexts[b * B : (b + 1) * B], per_batch
 
     def train_step(self, batch) -> StepResult:
+        if self.kernel == "fused":
+            return self._fused_step(batch)
+        return self._paddle_step(batch)
+
+    def _fused_step(self, batch) -> StepResult:
+        centres, contexts, units = batch
+        out = self.net.output
+        loss, loss_pairs, _ = word2vec_hs_step(
+            self.net.embedding.weight, out.weight, out.path_nodes, out.path_codes, centres, contexts,
+            alpha=self.optimizer.get_lr(), cbow=self.config.model == "cbow", threads=self.threads,
+            loss_stride=8,  # the logged loss: every 8th centre's pairs
+            max_exp=self.config.max_exp,
+        )
+        return StepResult(loss_sum=loss, count=loss_pairs, units=units)
+
+    def _paddle_step(self, batch) -> StepResult:
         centres, contexts, units = batch
         total, pairs = None, 0.0
         lengths = self.tree.path_lengths[centres]
@@ -190,7 +239,7 @@ class Word2VecTask:
     def evaluate(self) -> Dict[str, float]:
         """Mean NLL per pair on a fixed slice of the corpus (no subsampling), in nats."""
         rng = np.random.default_rng([self.config.seed, 10**6])
-        n = min(len(self.corpus), 50_000)
+        n = min(len(self.corpus), 20_000)
         tokens, sentence = self.corpus.tokens[:n], self.corpus.sentence[:n]
         contexts = window_contexts(tokens, sentence, self.config.window, rng)
         keep = (contexts >= 0).any(axis=1)
@@ -210,6 +259,7 @@ class Word2VecTask:
     def hparams(self) -> Dict[str, Any]:
         d = dataclasses.asdict(self.config)
         d["vocab_size"] = len(self.vocab)
+        d["kernel_used"] = self.kernel
         d["corpus_tokens"] = self.corpus.raw_tokens
         return {k: ("none" if v is None else v) for k, v in d.items()}
 

@@ -1,0 +1,103 @@
+"""The fused CPU word2vec kernel (``csrc/word2vec_hs.cc``), compiled on first use.
+
+word2vec.c and gensim owe their speed to one tight loop that walks a centre word's tree path and
+updates the vectors in place, pair after pair, with no autograd and no temporary ``[B, L, D]``
+tensors. This module builds the same loop as a Paddle custom operator with
+``paddle.utils.cpp_extension.load`` (g++ and OpenMP; ~20 s the first time, cached afterwards in
+``$PADDLE_HSOFTMAX_BUILD_DIR`` or ``~/.cache/paddle_hsoftmax``). The pure-Paddle path
+(:class:`~paddle_hsoftmax.models.Word2Vec` with autograd and SGD) stays the reference, the
+GPU path and the data-parallel path; tests check that both compute the same losses and updates.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import paddle
+
+__all__ = ["load_word2vec_kernel", "word2vec_hs_step"]
+
+log = logging.getLogger(__name__)
+
+_SOURCE = Path(__file__).with_name("csrc") / "word2vec_hs.cc"
+_MODULE = None
+_FAILED: Optional[str] = None
+
+
+def _build_dir() -> str:
+    root = os.environ.get("PADDLE_HSOFTMAX_BUILD_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "paddle_hsoftmax"
+    )
+    path = os.path.join(root, f"paddle-{paddle.__version__}")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def load_word2vec_kernel():
+    """The compiled module, or None when it cannot be built here (the reason is logged once)."""
+    global _MODULE, _FAILED
+    if _MODULE is not None or _FAILED is not None:
+        return _MODULE
+    try:
+        from paddle.utils.cpp_extension import load
+
+        _MODULE = load(
+            name="paddle_hsoftmax_word2vec",
+            sources=[str(_SOURCE)],
+            extra_cxx_cflags=["-O3", "-fopenmp", "-march=native", "-fno-math-errno"],
+            extra_ldflags=["-fopenmp"],
+            build_directory=_build_dir(),
+            verbose=False,
+        )
+    except Exception as exc:  # compiler missing, headers missing, ...: fall back to Paddle ops
+        _FAILED = f"{type(exc).__name__}: {exc}"
+        log.warning("fused word2vec kernel unavailable, using Paddle ops (%s)", _FAILED)
+    return _MODULE
+
+
+def word2vec_hs_step(
+    syn0: paddle.Tensor,
+    syn1: paddle.Tensor,
+    path_nodes: paddle.Tensor,
+    path_codes: paddle.Tensor,
+    centres: np.ndarray,
+    contexts: np.ndarray,
+    alpha: float,
+    cbow: bool = False,
+    threads: int = 1,
+    loss_stride: int = 1,
+    max_exp: float = 0.0,
+):
+    """Apply word2vec's in-place SGD updates for ``centres[N]`` / ``contexts[N, K]`` (-1 = empty).
+
+    Returns ``(sum of pair NLLs before their updates, pairs in that sum, all pairs)``; the loss
+    covers the pairs of every ``loss_stride``-th centre (a log costs as much as the update).
+    ``max_exp > 0`` skips the update of nodes with ``|h . v| >= max_exp``, as word2vec.c and
+    gensim do with 6 (0 = exact SGD on every node). With ``threads > 1``
+    the updates race as in word2vec.c (Hogwild), so results are not bit-reproducible; with one
+    thread they are.
+    """
+    module = load_word2vec_kernel()
+    if module is None:
+        raise RuntimeError(f"the fused word2vec kernel could not be built: {_FAILED}")
+    with paddle.no_grad():
+        # detach() shares storage: the kernel's in-place updates land in the parameters
+        out = module.word2vec_hs_step(
+            syn0.detach(),
+            syn1.detach(),
+            path_nodes,
+            path_codes,
+            paddle.to_tensor(np.ascontiguousarray(centres, dtype=np.int64)),
+            paddle.to_tensor(np.ascontiguousarray(contexts, dtype=np.int64)),
+            float(alpha),
+            bool(cbow),
+            int(threads),
+            int(loss_stride),
+            float(max_exp),
+        )
+    stats = out[-1].numpy()
+    return float(stats[0]), float(stats[1]), float(stats[2])
