@@ -57,12 +57,14 @@ class TrainerConfig:
 
 @dataclasses.dataclass
 class StepResult:
-    """What one training step reports: the summed loss (a tensor, read only when logged), how
-    many loss terms it sums, and the data units (e.g. corpus words) the step covered."""
+    """What one training step reports: the summed loss (a tensor or float, read only when
+    logged), how many loss terms it sums, the data units (e.g. corpus words) the step covered, and
+    whether the step already updated the parameters itself (a fused kernel; no optimizer step)."""
 
-    loss_sum: paddle.Tensor
+    loss_sum: Any
     count: float
     units: float
+    params_updated: bool = False
 
 
 class Task(Protocol):
@@ -181,8 +183,9 @@ class Trainer:
                     lr = task.learning_rate(min(1.0, self.state["units"] / max(total_units, 1.0)))
                     task.optimizer.set_lr(lr)
                     result = task.train_step(batch)
-                    task.optimizer.step()
-                    task.optimizer.clear_grad()
+                    if not result.params_updated:
+                        task.optimizer.step()
+                        task.optimizer.clear_grad()
                     self.state["train_seconds"] += time.perf_counter() - t0
                     self.state["units"] += result.units * self.world
                     self.state["step"] += 1

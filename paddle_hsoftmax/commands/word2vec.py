@@ -158,6 +158,7 @@ def run(args) -> int:
         "config": dataclasses.asdict(config),
         "epochs_requested": args.epochs,
         "processes": world,
+        "kernel": task.kernel,
     })
     vectors = task.vectors()
     write_word2vec_text(out / "vectors.txt", vocab.words, vectors)

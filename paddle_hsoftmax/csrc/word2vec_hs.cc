@@ -93,7 +93,7 @@ std::vector<paddle::Tensor> Word2VecHsStep(paddle::Tensor& syn0, paddle::Tensor&
 #pragma omp parallel num_threads(threads > 0 ? threads : 1) reduction(+ : loss, pairs, loss_pairs)
   {
     std::vector<float> neu1(D), neu1e(D);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 256)
     for (int64_t i = 0; i < N; ++i) {
       const int64_t w = ce[i];
       if (w < 0 || w >= V) continue;

@@ -198,7 +198,7 @@ class Word2VecTask:
             loss_stride=8,  # the logged loss: every 8th centre's pairs
             max_exp=self.config.max_exp,
         )
-        return StepResult(loss_sum=loss, count=loss_pairs, units=units)
+        return StepResult(loss_sum=loss, count=loss_pairs, units=units, params_updated=True)
 
     def _paddle_step(self, batch) -> StepResult:
         centres, contexts, units = batch
@@ -245,6 +245,13 @@ class Word2VecTask:
         keep = (contexts >= 0).any(axis=1)
         centres, contexts = tokens[keep], contexts[keep]
         total, count = 0.0, 0.0
+        if self.kernel == "fused":  # alpha = 0: the exact loss, no update
+            out = self.net.output
+            total, count, _ = word2vec_hs_step(
+                self.net.embedding.weight, out.weight, out.path_nodes, out.path_codes, centres, contexts,
+                alpha=0.0, cbow=self.config.model == "cbow", threads=self.threads,
+            )
+            return {"heldin_nll_per_pair": total / max(count, 1.0)}
         self.net.eval()
         with paddle.no_grad():
             for start in range(0, len(centres), 8192):
