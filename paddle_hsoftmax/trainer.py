@@ -171,8 +171,10 @@ class Trainer:
                 skip = self.state["batch"]
                 bar = tqdm(
                     desc=f"{task.name} epoch {epoch + 1}/{cfg.epochs}",
+                    total=round(task.units_per_epoch()),
                     disable=not cfg.progress or self.rank != 0,
-                    unit="batch",
+                    unit=f" {task.unit_name}",
+                    unit_scale=True,
                     leave=False,
                 )
                 window_units, window_start = 0.0, time.perf_counter()
@@ -191,7 +193,7 @@ class Trainer:
                     self.state["step"] += 1
                     self.state["batch"] = index + 1
                     window_units += result.units * self.world
-                    bar.update(1)
+                    bar.update(result.units * self.world)
                     step = self.state["step"]
                     if step % cfg.log_every == 0:
                         loss = float(result.loss_sum) / max(result.count, 1.0)
@@ -202,7 +204,8 @@ class Trainer:
                             )
                         rate = window_units / max(time.perf_counter() - window_start, 1e-9)
                         window_units, window_start = 0.0, time.perf_counter()
-                        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.4g}", **{f"{task.unit_name}/s": f"{rate:,.0f}"})
+                        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.4g}")
+                        self.state["last_loss"] = loss
                         self._scalar("train/loss", loss, step)
                         self._scalar("train/lr", lr, step)
                         self._scalar(rate_name, rate, step)
@@ -221,6 +224,7 @@ class Trainer:
                     "epochs": cfg.epochs,
                     "steps": self.state["step"],
                     "train_seconds": self.state["train_seconds"],
+                    "final_train_loss": self.state.get("last_loss", float("nan")),
                     f"{task.unit_name}_trained": self.state["units"],
                 }
             )

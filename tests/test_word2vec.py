@@ -197,3 +197,43 @@ def test_non_utf8_corpus_names_line(tmp_path, capsys):
     bad.write_bytes(b"ok ok ok\ncaf\xe9 au lait\n")
     assert main(["word2vec", "--corpus", str(bad), "--output-dir", str(tmp_path / "o")] + SMALL) == 2
     assert f"{bad}:2: not UTF-8" in capsys.readouterr().err
+
+
+def test_skipgram_over_another_output_layer_matches_hsoftmax():
+    """Any output layer of the shared interface plugs in; with the same H-softmax layer passed
+    explicitly, the generic path gives the shared-path result."""
+    from paddle_hsoftmax import HierarchicalSoftmax, OutputLayer
+
+    tree = build_huffman_tree([9, 5, 4, 3, 2, 1])
+    shared = Word2Vec(6, 4, tree, mode="skipgram")
+    shared.output.weight.set_value(np.random.default_rng(0).normal(size=(5, 4)).astype("float32"))
+
+    class Wrapped(OutputLayer):  # same maths behind the generic interface only
+        def __init__(self, inner):
+            super().__init__(inner.feature_size, inner.num_classes)
+            self.inner = inner
+
+        def _nll(self, hidden, target):
+            return self.inner._nll(hidden, target)
+
+        def _full_log_prob(self, hidden):
+            return self.inner._full_log_prob(hidden)
+
+    inner = HierarchicalSoftmax(4, tree, bias=False)
+    inner.weight.set_value(shared.output.weight.numpy())
+    generic_out = Wrapped(inner)
+    generic = Word2Vec(6, 4, None, mode="skipgram", output=generic_out)
+    generic.embedding.weight.set_value(shared.embedding.weight.numpy())
+    centres, contexts = paddle.to_tensor([0, 3]), paddle.to_tensor([[1, 2, -1], [-1, 5, 0]])
+    a, _ = shared(centres, contexts)
+    b, _ = generic(centres, contexts)
+    np.testing.assert_allclose(float(a), float(b), rtol=1e-6)
+    with pytest.raises(ValueError, match="expected"):
+        Word2Vec(7, 4, None, output=generic_out)
+
+
+def test_output_dir_that_is_a_file(pd_slice, tmp_path, capsys):
+    target = tmp_path / "taken"
+    target.write_text("not a directory")
+    assert main(["word2vec", "--corpus", str(pd_slice), "--format", "tagged", "--output-dir", str(target)] + SMALL) == 2
+    assert "not a directory" in capsys.readouterr().err

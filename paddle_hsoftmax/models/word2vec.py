@@ -21,7 +21,7 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
-from ..output import HierarchicalSoftmax
+from ..output import HierarchicalSoftmax, OutputLayer
 from ..tree import Tree
 
 __all__ = ["Word2Vec"]
@@ -40,15 +40,31 @@ class Word2Vec(nn.Layer):
         sparse: sparse gradients for both tables (rows touched by the batch only). Paddle's
             ``DataParallel`` reducer cannot all-reduce sparse gradients (it crashes), so data
             parallel training uses dense ones.
+        output: another output layer from :mod:`paddle_hsoftmax.output` to use instead of the
+            H-softmax over ``tree`` (skip-gram then scores each (context, centre) pair through
+            the layer's ``forward``); ``tree`` may be None in that case.
     """
 
     def __init__(
-        self, vocab_size: int, dim: int, tree: Tree, mode: str = "skipgram", seed: int = 0, sparse: bool = True
+        self,
+        vocab_size: int,
+        dim: int,
+        tree: Optional[Tree],
+        mode: str = "skipgram",
+        seed: int = 0,
+        sparse: bool = True,
+        output: Optional[OutputLayer] = None,
     ) -> None:
         super().__init__()
         if mode not in ("skipgram", "cbow"):
             raise ValueError(f"mode must be 'skipgram' or 'cbow', got {mode!r}")
-        if tree.num_leaves != vocab_size:
+        if output is None and tree is None:
+            raise ValueError("give a tree (for the H-softmax output) or an output layer")
+        if output is not None and (output.num_classes != vocab_size or output.feature_size != dim):
+            raise ValueError(
+                f"output layer is [{output.feature_size} -> {output.num_classes}], expected [{dim} -> {vocab_size}]"
+            )
+        if tree is not None and tree.num_leaves != vocab_size:
             raise ValueError(f"tree has {tree.num_leaves} leaves for a vocabulary of {vocab_size}")
         self.mode = mode
         self.dim = dim
@@ -56,8 +72,10 @@ class Word2Vec(nn.Layer):
         init = ((rng.random((vocab_size, dim)) - 0.5) / dim).astype("float32")
         self.embedding = nn.Embedding(vocab_size, dim, sparse=sparse)
         self.embedding.weight.set_value(init)
-        self.output = HierarchicalSoftmax(dim, tree, bias=False, sparse=sparse, check_targets=False)
-        self.output.weight.set_value(np.zeros((tree.num_inner, dim), dtype="float32"))
+        if output is None:
+            output = HierarchicalSoftmax(dim, tree, bias=False, sparse=sparse, check_targets=False)
+            output.weight.set_value(np.zeros((tree.num_inner, dim), dtype="float32"))
+        self.output = output
 
     def forward(
         self,
@@ -71,13 +89,18 @@ class Word2Vec(nn.Layer):
         safe = paddle.where(contexts >= 0, contexts, paddle.zeros_like(contexts))
         vectors = self.embedding(safe) * mask.unsqueeze(-1)  # (B, K, D)
         if self.mode == "skipgram":
-            nll = self.output.nll_shared_path(vectors, centres, max_length, node_grad_scale)  # (B, K)
+            if isinstance(self.output, HierarchicalSoftmax):
+                nll = self.output.nll_shared_path(vectors, centres, max_length, node_grad_scale)  # (B, K)
+            else:
+                targets = centres.unsqueeze(1).expand(contexts.shape)  # (B, K)
+                nll = self.output(vectors, targets)  # (B, K)
             return (nll * mask).sum(), mask.sum()
         count = mask.sum(axis=1, keepdim=True)  # (B, 1)
         summed = vectors.sum(axis=1)  # (B, D)
         mean = summed / paddle.clip(count, min=1.0)
         hidden = summed + (mean - summed).detach()  # value: the mean; gradient: 1 per context
-        nll = self.output(hidden, centres, max_length=max_length)  # (B,)
+        options = {"max_length": max_length} if isinstance(self.output, HierarchicalSoftmax) else {}
+        nll = self.output(hidden, centres, **options)  # (B,)
         return nll.sum(), paddle.to_tensor(float(centres.shape[0]))
 
     def vectors(self) -> np.ndarray:
