@@ -37,8 +37,9 @@ def write_word2vec_text(path: PathLike, words: Sequence[str], vectors: np.ndarra
     tmp = path.with_name(path.name + ".tmp")
     f = open(tmp, "w", encoding="utf-8")
     f.write(f"{vectors.shape[0]} {vectors.shape[1]}\n")
-    for word, row in zip(words, np.asarray(vectors, dtype=np.float32)):
-        f.write(word + " " + " ".join(f"{x:.6g}" for x in row.tolist()) + "\n")
+    row_format = " ".join(["%.6g"] * vectors.shape[1])
+    for word, row in zip(words, np.asarray(vectors, dtype=np.float32).tolist()):
+        f.write(word + " " + row_format % tuple(row) + "\n")
     _replace(tmp, path, f)
 
 

