@@ -20,7 +20,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Protocol
+from typing import Any, Dict, Iterator, Protocol
 
 import paddle
 import paddle.distributed as dist

