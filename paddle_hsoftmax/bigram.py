@@ -1,9 +1,9 @@
 """The smallest real use of the H-softmax layer: a bigram language model on People's Daily.
 
 Idea: ``p(w_t | w_{t-1}) = HSoftmax(Embedding(w_{t-1}))``. Training it once with a Huffman tree and
-once with a balanced tree over the same vocabulary shows the seed's claim on real text: both give
-an exact, normalised distribution, and the Huffman tree is faster by about the ratio of mean path
-lengths (balanced / Huffman, weighted by how often each word is predicted).
+once with a balanced tree over the same vocabulary shows, on real text, that both give an exact,
+normalised distribution, and what each costs: the report has the mean path length of the
+predicted words, the path slots actually computed (after padding) and the training time.
 
 This module is what ``python train.py demo`` runs; the word-vector trainer builds on the same pieces.
 """

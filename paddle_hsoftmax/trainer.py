@@ -20,7 +20,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, Protocol
+from typing import Any, Dict, Iterator, Optional, Protocol
 
 import paddle
 import paddle.distributed as dist
@@ -115,14 +115,23 @@ class Trainer:
         self.rank = dist.get_rank() if dist.is_initialized() else 0
         self.world = dist.get_world_size() if dist.is_initialized() else 1
         self.writer = None
-        self.state = {"epoch": 0, "batch": 0, "step": 0, "units": 0.0, "train_seconds": 0.0}
+        # train_seconds: time inside training steps; wall_seconds: the whole loop (batch building,
+        # evaluation, checkpoints), both summed over a run and the runs that resumed it
+        self.state = {"epoch": 0, "batch": 0, "step": 0, "units": 0.0, "train_seconds": 0.0, "wall_seconds": 0.0}
+        self._wall_start: Optional[float] = None
+        self._wall_base = 0.0
 
     # -- checkpoints -----------------------------------------------------------------------------
     @property
     def checkpoint_path(self) -> Path:
         return self.ckpt_dir / "last.pdckpt"
 
+    def _update_wall(self) -> None:
+        if self._wall_start is not None:
+            self.state["wall_seconds"] = self._wall_base + time.perf_counter() - self._wall_start
+
     def save_checkpoint(self, task: Task) -> None:
+        self._update_wall()
         if self.rank != 0:
             return
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -161,6 +170,8 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if cfg.resume:
             self.load_checkpoint(task)
+        self._wall_base = float(self.state.get("wall_seconds", 0.0))
+        self._wall_start = time.perf_counter()
         self.writer = self._open_writer()
         total_units = task.units_per_epoch() * cfg.epochs
         metrics: Dict[str, Any] = {}
@@ -219,8 +230,13 @@ class Trainer:
                     self._scalar(f"eval/{name}", value, self.state["step"])
                 metrics.update(scores)
                 self.save_checkpoint(task)
+            if not metrics and self.rank == 0:  # resumed a finished run: nothing left to train
+                metrics.update(task.evaluate())
+            eval_names = [f"eval/{k}" for k in metrics]
+            self._update_wall()
             metrics.update(
                 {
+                    "wall_seconds": self.state["wall_seconds"],
                     "epochs": cfg.epochs,
                     "steps": self.state["step"],
                     "train_seconds": self.state["train_seconds"],
@@ -233,7 +249,7 @@ class Trainer:
                 if final_log is not None:
                     final_log(self.writer, self.state["step"])
                 hp = {k: v for k, v in task.hparams().items() if isinstance(v, (int, float, str))}
-                self.writer.add_hparams(hparams_dict=hp, metrics_list=["train/loss"] + [f"eval/{k}" for k in scores])
+                self.writer.add_hparams(hparams_dict=hp, metrics_list=["train/loss"] + eval_names)
             return metrics
         finally:
             if self.writer is not None:

@@ -250,3 +250,15 @@ def test_processes_get_equal_batches_covering_every_centre(pd_slice):
     assert sorted(merged.tolist()) == sorted(everything.tolist())  # nothing dropped, nothing twice
     units = sum(u for share in shares for _, _, u in share)
     assert units == pytest.approx(corpus.raw_tokens)
+
+
+def test_resuming_a_finished_run_keeps_honest_rates(pd_slice, tmp_path):
+    out = tmp_path / "run"
+    args = ["word2vec", "--corpus", str(pd_slice), "--format", "tagged", "--output-dir", str(out)] + SMALL
+    assert main(args) == 0
+    first = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert main(args + ["--resume"]) == 0  # nothing left to train: exports again
+    again = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert again["steps"] == first["steps"]
+    assert again["train_wall_seconds"] >= first["train_wall_seconds"]
+    assert again["words_per_sec"] <= first["words_per_sec"] * 1.01

@@ -141,17 +141,17 @@ def run(args) -> int:
 
     trainer = Trainer(TrainerConfig(output_dir=str(out), epochs=args.epochs, resume=args.resume,
                                     checkpoint_every=args.checkpoint_every, progress=not args.no_progress))
-    train_start = time.perf_counter()
     metrics = trainer.fit(task)
-    train_wall = time.perf_counter() - train_start
     if rank != 0:
         return 0
 
+    # over the whole run, including the part done before a --resume
     words = corpus.raw_tokens * args.epochs
+    train_wall = metrics["wall_seconds"]
     metrics.update({
-        "words_per_sec": words / train_wall,
-        "words_per_sec_incl_setup": words / (time.perf_counter() - wall_start),
+        "words_per_sec": words / max(train_wall, 1e-9),
         "train_wall_seconds": train_wall,
+        "process_seconds": time.perf_counter() - wall_start,
         "corpus_tokens": corpus.raw_tokens,
         "vocab_size": len(vocab),
         "information": info,

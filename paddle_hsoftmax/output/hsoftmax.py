@@ -137,7 +137,7 @@ class HierarchicalSoftmax(OutputLayer):
                 frequent words (short Huffman codes) costs what their codes cost instead of the
                 longest code in the tree. The caller computes it from data it already holds on
                 the host (``tree.path_lengths[batch_targets].max()``; see
-                :func:`paddle_hsoftmax.data.batching.bucket_by_length`). A bound below a
+                :func:`paddle_hsoftmax.data.batching.split_by_length`). A bound below a
                 target's path length would drop nodes, so with ``check_targets`` it is verified.
         """
         if max_length is not None:
