@@ -3,6 +3,7 @@
 Commands:
     word2vec  (default) word vectors with hierarchical softmax, on People's Daily unless --corpus.
     demo      a bigram LM with an H-softmax output over a Huffman and a balanced tree.
+    classify  an LSTM text classifier on a built-in dataset or TSV / fastText files.
     info      the information table (entropy, Huffman mean code length, log2|V|) of any corpus.
 
 The parser is built inside :func:`main` (nothing happens at import). Errors in the input exit
@@ -143,9 +144,11 @@ def _parser() -> argparse.ArgumentParser:
                        help="plain: whitespace tokens; tagged: word/TAG tokens (People's Daily)")
         p.add_argument("--min-count", type=int, default=5)
 
+    from .commands import classify as classify_command
     from .commands import word2vec as word2vec_command
 
     word2vec_command.add_parser(sub)
+    classify_command.add_parser(sub)
 
     demo = sub.add_parser("demo", help="information table + H-softmax bigram LM, Huffman vs balanced")
     corpus_args(demo)

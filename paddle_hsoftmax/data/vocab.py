@@ -14,7 +14,7 @@ import numpy as np
 
 from .datasets import CorpusError
 
-__all__ = ["Vocab"]
+__all__ = ["Vocab", "TokenIndex"]
 
 
 class Vocab:
@@ -119,3 +119,49 @@ class Vocab:
                 words.append(parts[0])
                 counts.append(int(parts[1]))
         return cls(words, counts, total_tokens=total)
+
+
+class TokenIndex:
+    """Token -> id for models with an embedding input: id 0 = ``<pad>``, 1 = ``<unk>``, then tokens
+    by decreasing count (ties: first appearance). Unknown tokens map to ``<unk>``."""
+
+    PAD, UNK = 0, 1
+    SPECIALS = ("<pad>", "<unk>")
+
+    def __init__(self, tokens: Sequence[str]) -> None:
+        self.tokens: List[str] = list(self.SPECIALS) + [t for t in tokens if t not in self.SPECIALS]
+        self.index: Dict[str, int] = {t: i for i, t in enumerate(self.tokens)}
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @classmethod
+    def build(cls, sequences: Iterable[Sequence[str]], min_count: int = 1, max_size: Optional[int] = None) -> "TokenIndex":
+        first: Dict[str, int] = {}
+        counts: Dict[str, int] = {}
+        for seq in sequences:
+            for t in seq:
+                if t not in counts:
+                    first[t] = len(first)
+                    counts[t] = 0
+                counts[t] += 1
+        kept = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], first[t]))
+        return cls(kept[:max_size] if max_size else kept)
+
+    def encode(self, tokens: Sequence[str]) -> np.ndarray:
+        index, unk = self.index, self.UNK
+        return np.fromiter((index.get(t, unk) for t in tokens), dtype=np.int64, count=len(tokens))
+
+    def save(self, path: Union[str, os.PathLike]) -> None:
+        """One token per line, in id order (atomic write)."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("\n".join(self.tokens) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Union[str, os.PathLike]) -> "TokenIndex":
+        tokens = Path(path).read_text(encoding="utf-8").split("\n")[:-1]
+        if tokens[: len(cls.SPECIALS)] != list(cls.SPECIALS):
+            raise CorpusError(f"{path}:1: not a token index (must start with {cls.SPECIALS})")
+        return cls(tokens[len(cls.SPECIALS):])

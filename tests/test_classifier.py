@@ -1,0 +1,115 @@
+"""LSTM classifier: masking, pooling, file formats, errors, and a short real run on chnsenti."""
+
+import json
+
+import numpy as np
+import paddle
+import pytest
+
+from paddle_hsoftmax.cli import main
+from paddle_hsoftmax.data import CorpusError
+from paddle_hsoftmax.data.datasets import chnsenti, split_811
+from paddle_hsoftmax.data.labeled import read_classification
+from paddle_hsoftmax.metrics import classification_scores
+from paddle_hsoftmax.models.classifier import TextClassifier, masked_pool
+
+
+@pytest.fixture(scope="module")
+def senti():
+    return chnsenti()
+
+
+def test_chnsenti_split_is_deduplicated_and_disjoint(senti):
+    sizes = {k: len(v) for k, v in senti.items()}
+    assert sum(sizes.values()) == 8332 + 9031
+    assert sizes["test"] == sizes["valid"] == (8332 + 9031) // 10
+    texts = {k: {t for _, t in v} for k, v in senti.items()}
+    assert not texts["train"] & texts["test"] and not texts["train"] & texts["valid"]
+    assert split_811(list(range(20)))["test"] == split_811(list(range(20)))["test"]  # deterministic
+
+
+@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+@pytest.mark.parametrize("bidirectional", [True, False])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_padding_never_changes_the_output(pooling, bidirectional, cell):
+    paddle.seed(0)
+    model = TextClassifier(30, 3, embed_dim=8, hidden_size=6, pooling=pooling, bidirectional=bidirectional, cell=cell)
+    model.eval()
+    sentence = paddle.to_tensor([[5, 7, 9, 2]])
+    alone = model(sentence, paddle.to_tensor([4])).numpy()
+    batch = paddle.to_tensor([[5, 7, 9, 2, 0, 0, 0], [3, 4, 5, 6, 7, 8, 9]])
+    padded = model(batch, paddle.to_tensor([4, 7])).numpy()
+    np.testing.assert_allclose(padded[0], alone[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.exp(padded).sum(axis=-1), 1.0, rtol=1e-5)
+
+
+def test_pooling_by_hand():
+    states = paddle.to_tensor(np.arange(2 * 3 * 4, dtype="float32").reshape(2, 3, 4))
+    lengths = paddle.to_tensor([2, 3])
+    s = states.numpy()
+    np.testing.assert_allclose(masked_pool(states, lengths, "mean", False).numpy()[0], s[0, :2].mean(0))
+    np.testing.assert_allclose(masked_pool(states, lengths, "max", False).numpy()[0], s[0, :2].max(0))
+    np.testing.assert_allclose(masked_pool(states, lengths, "last", False).numpy()[0], s[0, 1])
+    # bidirectional: forward half at the last real step, backward half at step 0
+    both = masked_pool(states, lengths, "last", True).numpy()[0]
+    np.testing.assert_allclose(both, np.concatenate([s[0, 1, :2], s[0, 0, 2:]]))
+
+
+def test_formats_and_errors(tmp_path):
+    tsv = tmp_path / "a.tsv"
+    tsv.write_bytes("\ufeffpos\t好 看\r\nneg\t难看\n\n".encode("utf-8"))
+    assert read_classification(tsv) == [("pos", "好 看"), ("neg", "难看")]
+    ft = tmp_path / "a.ft"
+    ft.write_text("__label__sports the match\n__label__news today\n", encoding="utf-8")
+    assert read_classification(ft) == [("sports", "the match"), ("news", "today")]
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("pos\tfine\nno tab here\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"bad.tsv:2: expected 'label<TAB>text'"):
+        read_classification(bad)
+    bad.write_text("__label__a text\n__label__b __label__c two labels\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"bad.tsv:2: several labels"):
+        read_classification(bad)
+    bad.write_text("pos\t   \n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"bad.tsv:1: label 'pos' has no text"):
+        read_classification(bad)
+
+
+def test_scores_by_hand():
+    s = classification_scores([0, 0, 1, 1, 2], [0, 1, 1, 1, 0], ["a", "b", "c"])
+    assert s["accuracy"] == pytest.approx(3 / 5)
+    # a: P 1/2 R 1/2 F 1/2; b: P 2/3 R 1 F 0.8; c: 0
+    assert s["macro_f1"] == pytest.approx((0.5 + 0.8 + 0.0) / 3)
+    assert s["confusion"] == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
+
+
+def test_own_tsv_files_end_to_end(senti, tmp_path, capsys):
+    """A user's own files (here: slices of the real review data in English-style TSV), with a
+    label that only the test file has: reported, scored as an error, not crashed on."""
+    def write(name, items):
+        path = tmp_path / name
+        path.write_text("".join(f"{label}\t{text}\n" for label, text in items), encoding="utf-8")
+        return path
+
+    train = write("train.tsv", senti["train"][:600])
+    valid = write("valid.tsv", senti["valid"][:200])
+    test = write("test.tsv", senti["test"][:199] + [("mixed", "一般般吧")])
+    out = tmp_path / "run"
+    code = main(["classify", "--train", str(train), "--valid", str(valid), "--test", str(test), "--output-dir",
+                 str(out), "--epochs", "2", "--embed-dim", "16", "--hidden", "16", "--max-len", "64",
+                 "--no-progress", "--pooling", "last"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "test:mixed x1" in printed
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["test"]["unseen_label_items"] == 1
+    assert (out / "checkpoints" / "best.pdckpt").exists()
+    assert (out / "labels.txt").read_text(encoding="utf-8").split() == ["neg", "pos"]
+
+
+def test_classify_cli_errors(tmp_path, capsys):
+    assert main(["classify", "--train", str(tmp_path / "x.tsv"), "--output-dir", str(tmp_path / "o")]) == 2
+    assert "--valid and --test" in capsys.readouterr().err
+    missing = tmp_path / "missing.tsv"
+    assert main(["classify", "--train", str(missing), "--valid", str(missing), "--test", str(missing),
+                 "--output-dir", str(tmp_path / "o2")]) == 2
+    assert "no such file" in capsys.readouterr().err
