@@ -105,6 +105,31 @@ def test_own_tsv_files_end_to_end(senti, tmp_path, capsys):
     assert (out / "checkpoints" / "best.pdckpt").exists()
     assert (out / "labels.txt").read_text(encoding="utf-8").split() == ["neg", "pos"]
 
+    # the paddle.jit export predicts what the best checkpoint predicts, through `predict`
+    from paddle_hsoftmax.commands.predict import load_classifier
+    from paddle_hsoftmax.data.vocab import TokenIndex
+    from paddle_hsoftmax.tasks.classify import tokenize_text
+
+    texts = [text for _, text in senti["test"][:40]]
+    predict, labels = load_classifier(out)
+    ids, probs = predict(texts)
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    vocab = TokenIndex.load(out / "tokens.txt")
+    eager = TextClassifier(len(vocab), 2, embed_dim=16, hidden_size=16, pooling="last",
+                           dropout=config["dropout"])
+    eager.set_state_dict(paddle.load(str(out / "checkpoints" / "best.pdckpt"))["model"])
+    eager.eval()
+    for text, i, p in zip(texts[:10], ids, probs):
+        seq = vocab.encode(tokenize_text(text, "char")[:64])
+        ref = np.exp(eager(paddle.to_tensor(seq[None]), paddle.to_tensor([len(seq)])).numpy()[0])
+        np.testing.assert_allclose(p, ref, rtol=1e-4, atol=1e-6)
+        assert i == ref.argmax()
+    source = tmp_path / "new.txt"
+    source.write_text("\n".join(texts[:3]) + "\n", encoding="utf-8")
+    assert main(["predict", str(out), "--input", str(source), "--probabilities"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and all(line.split("\t")[0] in labels for line in lines)
+
 
 def test_classify_cli_errors(tmp_path, capsys):
     assert main(["classify", "--train", str(tmp_path / "x.tsv"), "--output-dir", str(tmp_path / "o")]) == 2

@@ -19,7 +19,7 @@ from ..data.datasets import chnsenti
 from ..data.labeled import CLASSIFICATION_FORMATS, read_classification
 from .common import prepare_output
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "run", "export_inference"]
 
 DATASETS = {"chnsenti": chnsenti}
 
@@ -59,6 +59,22 @@ def add_parser(sub):
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
     return p
+
+
+def export_inference(model, prefix: Path) -> None:
+    """``paddle.jit.save`` the classifier: inputs tokens ``[B, T]`` and lengths ``[B]`` (int64),
+    output log-probabilities ``[B, C]``; ``paddle.jit.load(prefix)`` reloads it."""
+    import paddle
+
+    model.eval()
+    static = paddle.jit.to_static(
+        model,
+        input_spec=[paddle.static.InputSpec([None, None], "int64", "tokens"),
+                    paddle.static.InputSpec([None], "int64", "lengths")],
+        full_graph=True,
+    )
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    paddle.jit.save(static, str(prefix))
 
 
 def _splits(args):
@@ -110,6 +126,7 @@ def run(args) -> int:
         "config": dataclasses.asdict(config),
         "process_seconds": time.perf_counter() - start,
     })
+    export_inference(task.model, out / "inference" / "model")
     task.vocab.save(out / "tokens.txt")
     atomic_write_text(out / "labels.txt", "\n".join(task.labels) + "\n")
     atomic_write_text(out / "config.json", json.dumps(dataclasses.asdict(config), indent=2))
@@ -117,5 +134,5 @@ def run(args) -> int:
     print(f"best epoch {metrics['best_epoch']} (valid accuracy {trainer.state['best']:.4f}); "
           f"test accuracy {test['accuracy']:.4f}, macro F1 {test['macro_f1']:.4f}; "
           f"training {metrics['wall_seconds']:.0f} s")
-    print(f"wrote {out}/metrics.json, tokens.txt, labels.txt, config.json, checkpoints/, vdl/")
+    print(f"wrote {out}/metrics.json, tokens.txt, labels.txt, config.json, inference/, checkpoints/, vdl/")
     return 0

@@ -25,8 +25,9 @@ POOLINGS = ("last", "mean", "max")
 
 def masked_pool(states: paddle.Tensor, lengths: paddle.Tensor, pooling: str, bidirectional: bool) -> paddle.Tensor:
     """Pool RNN outputs ``[B, T, H]`` over the real steps of each sequence -> ``[B, H]``."""
-    B, T, H = states.shape
-    steps = paddle.arange(T, dtype=lengths.dtype).unsqueeze(0)  # (1, T)
+    H = states.shape[-1]
+    # run-time T (unknown under to_static)
+    steps = paddle.arange(paddle.shape(states)[1], dtype=lengths.dtype).unsqueeze(0)  # (1, T)
     mask = (steps < lengths.unsqueeze(1)).astype(states.dtype).unsqueeze(-1)  # (B, T, 1)
     if pooling == "mean":
         return (states * mask).sum(axis=1) / paddle.clip(lengths.astype(states.dtype), min=1.0).unsqueeze(-1)
@@ -35,7 +36,7 @@ def masked_pool(states: paddle.Tensor, lengths: paddle.Tensor, pooling: str, bid
         return paddle.where(mask > 0, states, very_negative).max(axis=1)
     if pooling == "last":
         last = paddle.clip(lengths - 1, min=0)  # (B,)
-        index = last.reshape([-1, 1, 1]).expand([B, 1, H])
+        index = last.reshape([-1, 1, 1]).expand([-1, 1, H])  # (B, 1, H)
         at_last = paddle.take_along_axis(states, index, axis=1).squeeze(1)  # (B, H)
         if not bidirectional:
             return at_last
