@@ -33,7 +33,11 @@ def masked_pool(states: paddle.Tensor, lengths: paddle.Tensor, pooling: str, bid
         return (states * mask).sum(axis=1) / paddle.clip(lengths.astype(states.dtype), min=1.0).unsqueeze(-1)
     if pooling == "max":
         very_negative = paddle.full_like(states, -1e9)
-        return paddle.where(mask > 0, states, very_negative).max(axis=1)
+        masked = paddle.where(mask > 0, states, very_negative)  # (B, T, H)
+        # argmax + gather instead of max(): Paddle 3.3's CPU max-reduce backward takes ~2.7 s on
+        # [64, 120, 256] (measured), the gather's backward a few ms; same values and gradient
+        where = masked.argmax(axis=1, keepdim=True)  # (B, 1, H)
+        return paddle.take_along_axis(masked, where, axis=1).squeeze(1)
     if pooling == "last":
         last = paddle.clip(lengths - 1, min=0)  # (B,)
         index = last.reshape([-1, 1, 1]).expand([-1, 1, H])  # (B, 1, H)
