@@ -33,6 +33,7 @@ setup(
         "cpu": ["paddlepaddle>=3.0"],
         "gpu": ["paddlepaddle-gpu>=3.0"],
         "dev": ["pytest>=7", "hypothesis>=6.80", "gensim>=4.3", "scipy>=1.10"],
+        "jieba": ["jieba>=0.42"],  # --tokenizer jieba (Chinese word segmentation)
     },
     classifiers=[
         "Programming Language :: Python :: 3",
