@@ -270,7 +270,7 @@ class Trainer:
             if not metrics and self.rank == 0:  # resumed a finished run: nothing left to train
                 metrics.update(task.evaluate())
             eval_names = [f"eval/{k}" for k in metrics]
-            self._update_wall()
+            self.save_checkpoint(task)  # the final state, wall time included (resume reads it)
             metrics.update(
                 {
                     "wall_seconds": self.state["wall_seconds"],
