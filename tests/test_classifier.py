@@ -138,3 +138,21 @@ def test_classify_cli_errors(tmp_path, capsys):
     assert main(["classify", "--train", str(missing), "--valid", str(missing), "--test", str(missing),
                  "--output-dir", str(tmp_path / "o2")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_init_vectors_fill_known_tokens(senti, tmp_path):
+    from paddle_hsoftmax.export import write_word2vec_text
+    from paddle_hsoftmax.tasks.classify import ClassifyConfig, ClassifyTask
+
+    small = {"train": senti["train"][:200], "valid": senti["valid"][:50], "test": senti["test"][:50]}
+    words = ["好", "差", "不存在的词"]
+    vectors = np.arange(3 * 8, dtype=np.float32).reshape(3, 8)
+    path = tmp_path / "v.txt"
+    write_word2vec_text(path, words, vectors)
+    task = ClassifyTask(ClassifyConfig(embed_dim=8, hidden_size=8, init_vectors=str(path)), small)
+    table = task.model.embed.weight.numpy()
+    for w, v in zip(words[:2], vectors[:2]):
+        np.testing.assert_allclose(table[task.vocab.index[w]], v)
+    assert 0 < task.init_coverage < 1
+    with pytest.raises(ValueError, match="8 dimensions, --embed-dim is 16"):
+        ClassifyTask(ClassifyConfig(embed_dim=16, hidden_size=8, init_vectors=str(path)), small)

@@ -48,6 +48,8 @@ def add_parser(sub):
     p.add_argument("--dropout", type=float, default=d.dropout)
     p.add_argument("--max-len", type=int, default=d.max_len)
     p.add_argument("--min-count", type=int, default=d.min_count)
+    p.add_argument("--init-vectors", default=None,
+                   help="word2vec text/binary vectors (e.g. from train.py word2vec) to start the embeddings from")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--patience", type=int, default=3, help="stop after N epochs without a better valid accuracy")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -102,13 +104,16 @@ def run(args) -> int:
     config = ClassifyConfig(
         tokenizer=args.tokenizer, pooling=args.pooling, cell=args.cell, bidirectional=args.bidirectional,
         embed_dim=args.embed_dim, hidden_size=args.hidden, num_layers=args.layers, dropout=args.dropout,
-        min_count=args.min_count, max_len=args.max_len, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        min_count=args.min_count, max_len=args.max_len, batch_size=args.batch_size, lr=args.lr,
+        init_vectors=args.init_vectors, seed=args.seed,
     )
     if args.epochs < 1:
         raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
     task = ClassifyTask(config, splits)
     print(f"data: {source}: " + ", ".join(f"{k} {len(v):,}" for k, v in splits.items())
           + f"; {len(task.labels)} labels, {len(task.vocab):,} tokens")
+    if task.init_coverage is not None:
+        print(f"embeddings initialised from {args.init_vectors}: {task.init_coverage:.1%} of the tokens found")
     if task.unseen_labels:
         print("labels not seen in training (scored as errors): "
               + ", ".join(f"{k} x{n}" for k, n in sorted(task.unseen_labels.items())))
@@ -123,6 +128,7 @@ def run(args) -> int:
         "test": test,
         "labels": task.labels,
         "unseen_labels": task.unseen_labels,
+        "init_vectors_coverage": task.init_coverage,
         "config": dataclasses.asdict(config),
         "process_seconds": time.perf_counter() - start,
     })

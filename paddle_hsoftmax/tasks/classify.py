@@ -8,7 +8,7 @@ relies on. Selection: validation accuracy (best model kept, optional early stopp
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Iterator, List, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import paddle
@@ -33,6 +33,9 @@ class ClassifyConfig:
         min_count: tokens seen fewer times in training map to ``<unk>``.
         max_len: longer texts are cut to their first ``max_len`` tokens.
         batch_size, lr, grad_clip: optimisation (Adam).
+        init_vectors: a word2vec text/binary file (e.g. ``train.py word2vec``'s ``vectors.bin``)
+            whose vectors initialise the embeddings of the tokens it has; its size must equal
+            ``embed_dim``.
         seed: initialisation and batch order.
     """
 
@@ -49,6 +52,7 @@ class ClassifyConfig:
     batch_size: int = 64
     lr: float = 2e-3
     grad_clip: float = 5.0
+    init_vectors: Optional[str] = None
     seed: int = 0
 
     def check(self) -> None:
@@ -117,10 +121,31 @@ class ClassifyTask:
             num_layers=config.num_layers, bidirectional=config.bidirectional, cell=config.cell,
             pooling=config.pooling, dropout=config.dropout,
         )
+        self.init_coverage = self._init_embeddings(config.init_vectors) if config.init_vectors else None
         self.optimizer = paddle.optimizer.Adam(
             learning_rate=config.lr, parameters=self.model.parameters(),
             grad_clip=paddle.nn.ClipGradByGlobalNorm(config.grad_clip),
         )
+
+    def _init_embeddings(self, path: str) -> float:
+        """Copy pretrained vectors into the embedding rows of known tokens; returns the share of
+        the vocabulary (specials excluded) that was found."""
+        from ..evaluate import load_vectors
+
+        words, vectors = load_vectors(path)
+        if vectors.shape[1] != self.config.embed_dim:
+            raise ValueError(f"{path}: vectors have {vectors.shape[1]} dimensions, --embed-dim is "
+                             f"{self.config.embed_dim}")
+        where = {w: i for i, w in enumerate(words)}
+        table = self.model.embed.weight.numpy()
+        found = 0
+        for token, row in self.vocab.index.items():
+            i = where.get(token)
+            if i is not None and row >= len(TokenIndex.SPECIALS):
+                table[row] = vectors[i]
+                found += 1
+        self.model.embed.weight.set_value(table)
+        return found / max(len(self.vocab) - len(TokenIndex.SPECIALS), 1)
 
     # -- batches -----------------------------------------------------------------------------------
     @staticmethod
