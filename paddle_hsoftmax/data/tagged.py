@@ -1,0 +1,74 @@
+"""Tagged-sentence files for sequence labelling: CoNLL two-column and ``word/TAG`` lines.
+
+- ``conll``: ``token<TAB>tag`` per line, a blank line between sentences (spaces instead of the tab
+  are accepted when the line has exactly two fields);
+- ``wordtag``: one sentence per line of ``word/TAG`` tokens (People's Daily).
+``fmt="auto"`` decides from the first non-empty line. A malformed line raises
+:class:`CorpusError` naming the file, the line and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import List, Tuple, Union
+
+from .datasets import CorpusError
+from .labeled import _lines
+
+__all__ = ["TAGGED_FORMATS", "read_tagged"]
+
+TAGGED_FORMATS = ("auto", "conll", "wordtag")
+Sentence = Tuple[List[str], List[str]]
+
+
+def _detect(line: str) -> str:
+    if "\t" in line or len(line.split()) == 2 and "/" not in line:
+        return "conll"
+    return "wordtag"
+
+
+def read_tagged(path: Union[str, os.PathLike], fmt: str = "auto") -> List[Sentence]:
+    """``[(tokens, tags), ...]`` from a CoNLL or word/TAG file."""
+    if fmt not in TAGGED_FORMATS:
+        raise ValueError(f"format must be one of {TAGGED_FORMATS}, got {fmt!r}")
+    path = Path(path)
+    sentences: List[Sentence] = []
+    tokens: List[str] = []
+    tags: List[str] = []
+    for lineno, line in _lines(path):
+        if fmt == "auto":
+            if not line.strip():
+                continue
+            fmt = _detect(line)
+        if fmt == "conll":
+            if not line.strip():
+                if tokens:
+                    sentences.append((tokens, tags))
+                    tokens, tags = [], []
+                continue
+            fields = line.split("\t") if "\t" in line else line.split()
+            if len(fields) != 2:
+                raise CorpusError(f"{path}:{lineno}: expected 2 columns (token, tag), got {len(fields)}")
+            token, tag = fields[0].strip(), fields[1].strip()
+            if not token or not tag:
+                raise CorpusError(f"{path}:{lineno}: empty {'token' if not token else 'tag'}")
+            tokens.append(token)
+            tags.append(tag)
+        else:
+            parts = line.split()
+            if not parts:
+                continue
+            words, labels = [], []
+            for part in parts:
+                word, sep, tag = part.rpartition("/")
+                if not sep or not word or not tag:
+                    raise CorpusError(f"{path}:{lineno}: token {part!r} is not of the form word/TAG")
+                words.append(word)
+                labels.append(tag)
+            sentences.append((words, labels))
+    if tokens:
+        sentences.append((tokens, tags))
+    if not sentences:
+        raise CorpusError(f"{path}: no tagged sentences")
+    return sentences
