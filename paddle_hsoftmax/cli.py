@@ -4,6 +4,7 @@ Commands:
     word2vec  (default) word vectors with hierarchical softmax, on People's Daily unless --corpus.
     demo      a bigram LM with an H-softmax output over a Huffman and a balanced tree.
     classify  an LSTM text classifier on a built-in dataset or TSV / fastText files.
+    tag       a BiLSTM (+CRF) sequence tagger on People's Daily POS or CoNLL / word-TAG files.
     predict   label text lines with a trained classifier (its paddle.jit export).
     info      the information table (entropy, Huffman mean code length, log2|V|) of any corpus.
 
@@ -147,10 +148,12 @@ def _parser() -> argparse.ArgumentParser:
 
     from .commands import classify as classify_command
     from .commands import predict as predict_command
+    from .commands import tag as tag_command
     from .commands import word2vec as word2vec_command
 
     word2vec_command.add_parser(sub)
     classify_command.add_parser(sub)
+    tag_command.add_parser(sub)
     predict_command.add_parser(sub)
 
     demo = sub.add_parser("demo", help="information table + H-softmax bigram LM, Huffman vs balanced")

@@ -83,3 +83,28 @@ def test_learns_pos_tags_on_a_slice(crf, tmp_path):
     accuracy = (pred == tags)[mask].mean()
     most_frequent = np.bincount(tags[mask]).max() / mask.sum()
     assert accuracy > max(0.8, most_frequent + 0.4), (accuracy, most_frequent)
+
+
+def test_tag_command_on_own_files(tmp_path, capsys):
+    """CoNLL files written from real People's Daily sentences (a user's own data), including a
+    tag that only the test file has: the run works, reports it and scores it as an error."""
+    import json
+
+    from paddle_hsoftmax.cli import main
+
+    sents = read_tagged(write_pd_slice(tmp_path / "pd.txt", 120))
+
+    def conll(name, items):
+        path = tmp_path / name
+        path.write_text("".join("".join(f"{w}\t{t}\n" for w, t in zip(*s)) + "\n" for s in items), encoding="utf-8")
+        return path
+
+    test_items = sents[100:] + [(["新词"], ["NEWTAG"])]
+    args = ["tag", "--train", str(conll("train.conll", sents[:80])), "--valid", str(conll("valid.conll", sents[80:100])),
+            "--test", str(conll("test.conll", test_items)), "--output-dir", str(tmp_path / "run"), "--epochs", "2",
+            "--embed-dim", "16", "--hidden", "16", "--no-progress", "--crf"]
+    assert main(args) == 0
+    assert "test:NEWTAG x1" in capsys.readouterr().out
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text(encoding="utf-8"))
+    assert 0 < metrics["test_accuracy"] < 1 and metrics["test"]["unseen_tag_tokens"] == 1
+    assert (tmp_path / "run" / "checkpoints" / "best.pdckpt").exists()

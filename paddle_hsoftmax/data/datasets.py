@@ -13,7 +13,8 @@ import os
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar, Union
 
-__all__ = ["CorpusError", "peoples_daily_path", "read_peoples_daily", "word_counts", "split_811", "chnsenti"]
+__all__ = ["CorpusError", "peoples_daily_path", "read_peoples_daily", "word_counts", "split_811", "chnsenti",
+           "pd_pos"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -113,3 +114,10 @@ def chnsenti() -> Dict[str, List[Tuple[str, str]]]:
     both = set(texts["pos"]) & set(texts["neg"])
     items = [(label, t) for label in ("pos", "neg") for t in texts[label] if t not in both]
     return split_811(items)
+
+
+def pd_pos() -> Dict[str, List[Tuple[List[str], List[str]]]]:
+    """People's Daily part-of-speech tagging: ``(words, tags)`` per sentence, :func:`split_811`
+    over sentences."""
+    sentences = [([w for w, _ in s], [t for _, t in s]) for s in read_peoples_daily()]
+    return split_811(sentences)

@@ -1,0 +1,104 @@
+"""``python train.py tag``: a BiLSTM tagger (softmax or ``--crf``) on People's Daily POS or your files.
+
+Outputs in ``--output-dir``: ``metrics.json`` (test token accuracy, training time), ``tokens.txt``,
+``tags.txt``, ``config.json``, ``checkpoints/`` (best by validation accuracy) and ``vdl/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+
+from ..data import CorpusError
+from ..data.datasets import pd_pos
+from ..data.tagged import TAGGED_FORMATS, read_tagged
+from .common import prepare_output
+
+__all__ = ["add_parser", "run"]
+
+DATASETS = {"pd-pos": pd_pos}
+
+
+def add_parser(sub):
+    from ..models.classifier import RNN_CELLS
+    from ..tasks.tag import TagConfig
+
+    d = TagConfig()
+    p = sub.add_parser("tag", help="BiLSTM sequence tagger (one tag per token), softmax or CRF")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dataset", choices=sorted(DATASETS))
+    src.add_argument("--train", help="CoNLL (token<TAB>tag, blank line between sentences) or word/TAG lines")
+    p.add_argument("--valid")
+    p.add_argument("--test")
+    p.add_argument("--format", choices=TAGGED_FORMATS, default="auto")
+    p.add_argument("--output-dir", required=True)
+    p.add_argument("--crf", action="store_true", help="linear-chain CRF on top (Viterbi decoding)")
+    p.add_argument("--cell", choices=sorted(RNN_CELLS), default=d.cell)
+    p.add_argument("--embed-dim", type=int, default=d.embed_dim)
+    p.add_argument("--hidden", type=int, default=d.hidden_size)
+    p.add_argument("--layers", type=int, default=d.num_layers)
+    p.add_argument("--dropout", type=float, default=d.dropout)
+    p.add_argument("--min-count", type=int, default=d.min_count)
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--patience", type=int, default=2)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args) -> int:
+    from ..export import atomic_write_text
+    from ..runtime import set_cpu_threads, set_device, tune_malloc
+    from ..tasks.tag import TagConfig, TagTask
+    from ..trainer import Trainer, TrainerConfig
+
+    start = time.perf_counter()
+    set_device(args.device)
+    if args.device == "cpu":
+        tune_malloc()
+        set_cpu_threads(os.cpu_count() or 1)
+    out = Path(args.output_dir)
+    prepare_output(out, args.resume, args.overwrite)
+    if args.dataset:
+        splits, source = DATASETS[args.dataset](), args.dataset
+    else:
+        if not (args.valid and args.test):
+            raise CorpusError("--train needs --valid and --test as well")
+        splits = {part: read_tagged(getattr(args, part), args.format) for part in ("train", "valid", "test")}
+        source = args.train
+    if args.epochs < 1:
+        raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
+    config = TagConfig(crf=args.crf, cell=args.cell, embed_dim=args.embed_dim, hidden_size=args.hidden,
+                       num_layers=args.layers, dropout=args.dropout, min_count=args.min_count,
+                       batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    task = TagTask(config, splits)
+    print(f"data: {source}: " + ", ".join(f"{k} {len(v):,} sentences" for k, v in splits.items())
+          + f"; {len(task.tags)} tags, {len(task.vocab):,} tokens")
+    if task.unseen_tags:
+        print("tags not seen in training (scored as errors): "
+              + ", ".join(f"{k} x{n}" for k, n in sorted(task.unseen_tags.items())))
+    trainer = Trainer(TrainerConfig(output_dir=str(out), epochs=args.epochs, resume=args.resume,
+                                    progress=not args.no_progress, patience=args.patience))
+    metrics = trainer.fit(task)
+    trainer.load_best(task)
+    test = task.scores("test")
+    metrics.update({"test_accuracy": test["accuracy"], "test": test, "tags": task.tags,
+                    "unseen_tags": task.unseen_tags, "config": dataclasses.asdict(config),
+                    "process_seconds": time.perf_counter() - start})
+    task.vocab.save(out / "tokens.txt")
+    atomic_write_text(out / "tags.txt", "\n".join(task.tags) + "\n")
+    atomic_write_text(out / "config.json", json.dumps(dataclasses.asdict(config), indent=2))
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2, ensure_ascii=False))
+    print(f"best epoch {metrics['best_epoch']} (valid token accuracy {trainer.state['best']:.4f}); "
+          f"test token accuracy {test['accuracy']:.4f}; training {metrics['wall_seconds']:.0f} s")
+    print(f"wrote {out}/metrics.json, tokens.txt, tags.txt, config.json, checkpoints/, vdl/")
+    return 0
