@@ -45,3 +45,17 @@ def test_bad_arguments():
         split_by_length(np.array([]), 2)
     with pytest.raises(ValueError, match="groups must be >= 1"):
         split_by_length(np.array([1, 2]), 0)
+
+
+def test_sortish_batches_cover_everything_with_little_padding():
+    from paddle_hsoftmax.data.batching import sortish_batches
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 200, size=5000)
+    batches = sortish_batches(lengths, 64, np.random.default_rng(1), pool=8)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(5000))
+    padded = sum(len(b) * lengths[b].max() for b in batches)
+    random_padded = sum(len(b) * lengths[b].max() for b in np.array_split(rng.permutation(5000), len(batches)))
+    assert padded < 0.7 * random_padded
+    again = sortish_batches(lengths, 64, np.random.default_rng(1), pool=8)
+    assert all(np.array_equal(a, b) for a, b in zip(batches, again))  # same seed, same batches

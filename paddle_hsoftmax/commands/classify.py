@@ -10,14 +10,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import time
 from pathlib import Path
 
 from ..data import CorpusError
 from ..data.datasets import chnsenti
 from ..data.labeled import CLASSIFICATION_FORMATS, read_classification
-from .common import prepare_output
+from .common import start_run
 
 __all__ = ["add_parser", "run", "export_inference"]
 
@@ -89,17 +88,11 @@ def _splits(args):
 
 def run(args) -> int:
     from ..export import atomic_write_text
-    from ..runtime import set_cpu_threads, set_device, tune_malloc
     from ..tasks.classify import ClassifyConfig, ClassifyTask
     from ..trainer import Trainer, TrainerConfig
 
     start = time.perf_counter()
-    set_device(args.device)
-    if args.device == "cpu":
-        tune_malloc()
-        set_cpu_threads(os.cpu_count() or 1)
-    out = Path(args.output_dir)
-    prepare_output(out, args.resume, args.overwrite)
+    out = start_run(args)
     splits, source = _splits(args)
     config = ClassifyConfig(
         tokenizer=args.tokenizer, pooling=args.pooling, cell=args.cell, bidirectional=args.bidirectional,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..data import CorpusError
 
-__all__ = ["prepare_output"]
+__all__ = ["prepare_output", "start_run"]
 
 
 def prepare_output(out: Path, resume: bool, overwrite: bool) -> None:
@@ -32,3 +32,20 @@ def prepare_output(out: Path, resume: bool, overwrite: bool) -> None:
             shutil.rmtree(out / name, ignore_errors=True)
         for name in ("metrics.json",):
             (out / name).unlink(missing_ok=True)
+
+
+def start_run(args) -> Path:
+    """The usual start of a single-process training command: device (``--device``), the CPU
+    allocator and math threads, and the output directory (``--output-dir``, ``--resume``,
+    ``--overwrite``). Returns the output directory."""
+    import os
+
+    from ..runtime import set_cpu_threads, set_device, tune_malloc
+
+    set_device(args.device)
+    if args.device == "cpu":
+        tune_malloc()
+        set_cpu_threads(os.cpu_count() or 1)
+    out = Path(args.output_dir)
+    prepare_output(out, args.resume, args.overwrite)
+    return out

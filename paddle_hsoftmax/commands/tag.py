@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
-from pathlib import Path
 
 from ..data import CorpusError
 from ..data.datasets import pd_pos
 from ..data.tagged import TAGGED_FORMATS, read_tagged
-from .common import prepare_output
+from .common import start_run
 
 __all__ = ["add_parser", "run"]
 
@@ -57,17 +55,11 @@ def add_parser(sub):
 
 def run(args) -> int:
     from ..export import atomic_write_text
-    from ..runtime import set_cpu_threads, set_device, tune_malloc
     from ..tasks.tag import TagConfig, TagTask
     from ..trainer import Trainer, TrainerConfig
 
     start = time.perf_counter()
-    set_device(args.device)
-    if args.device == "cpu":
-        tune_malloc()
-        set_cpu_threads(os.cpu_count() or 1)
-    out = Path(args.output_dir)
-    prepare_output(out, args.resume, args.overwrite)
+    out = start_run(args)
     if args.dataset:
         splits, source = DATASETS[args.dataset](), args.dataset
     else:

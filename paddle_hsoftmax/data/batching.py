@@ -16,7 +16,7 @@ from typing import List, Tuple
 
 import numpy as np
 
-__all__ = ["split_by_length"]
+__all__ = ["split_by_length", "sortish_batches"]
 
 
 def split_by_length(lengths: np.ndarray, groups: int = 4) -> List[Tuple[np.ndarray, int]]:
@@ -67,3 +67,22 @@ def split_by_length(lengths: np.ndarray, groups: int = 4) -> List[Tuple[np.ndarr
         positions = order[cum[i] : cum[j]].astype(np.int64)
         result.append((positions, int(values[j - 1])))
     return result
+
+
+def sortish_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator, pool: int = 32) -> List[np.ndarray]:
+    """Index batches of similar length for padded sequence models, in random order.
+
+    Examples are shuffled, sorted by length inside pools of ``pool`` batches, cut into batches,
+    and the batches shuffled: little padding, and still a random mix of batches each epoch.
+    Together the batches hold every index in ``[0, len(lengths))`` once.
+    """
+    lengths = np.asarray(lengths)
+    if batch_size < 1 or pool < 1:
+        raise ValueError(f"batch_size and pool must be >= 1, got {batch_size} and {pool}")
+    order = rng.permutation(lengths.shape[0])
+    batches: List[np.ndarray] = []
+    for start in range(0, order.shape[0], batch_size * pool):
+        chunk = order[start : start + batch_size * pool]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[i : i + batch_size] for i in range(0, chunk.shape[0], batch_size)]
+    return [batches[b] for b in rng.permutation(len(batches))]

@@ -14,6 +14,7 @@ import numpy as np
 import paddle
 import paddle.nn.functional as F
 
+from ..data.batching import sortish_batches
 from ..data.text import tokenize
 from ..data.vocab import TokenIndex
 from ..metrics import classification_scores
@@ -160,17 +161,8 @@ class ClassifyTask:
     def epoch_batches(self, epoch: int) -> Iterator[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
         ids, gold = self.data["train"]
         rng = np.random.default_rng([self.config.seed, epoch])
-        order = rng.permutation(len(ids))
-        B = self.config.batch_size
-        span = B * 32
         lengths = np.fromiter((len(s) for s in ids), dtype=np.int64, count=len(ids))
-        batches = []
-        for start in range(0, len(order), span):
-            pool = order[start : start + span]
-            pool = pool[np.argsort(lengths[pool], kind="stable")]
-            batches += [pool[i : i + B] for i in range(0, len(pool), B)]
-        for b in rng.permutation(len(batches)):
-            idx = batches[b]
+        for idx in sortish_batches(lengths, self.config.batch_size, rng):
             tokens, lens = self.pad([ids[i] for i in idx])
             yield tokens, lens, gold[idx]
 

@@ -13,6 +13,7 @@ from typing import Any, Dict, Iterator, List, Sequence, Tuple
 import numpy as np
 import paddle
 
+from ..data.batching import sortish_batches
 from ..data.vocab import TokenIndex
 from ..models.classifier import RNN_CELLS
 from ..models.tagger import SequenceTagger
@@ -95,16 +96,8 @@ class TagTask:
     def epoch_batches(self, epoch: int) -> Iterator[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
         ids, gold = self.data["train"]
         rng = np.random.default_rng([self.config.seed, epoch])
-        order = rng.permutation(len(ids))
         lengths = np.fromiter((len(s) for s in ids), dtype=np.int64, count=len(ids))
-        B = self.config.batch_size
-        batches = []
-        for start in range(0, len(order), B * 32):
-            pool = order[start : start + B * 32]
-            pool = pool[np.argsort(lengths[pool], kind="stable")]
-            batches += [pool[i : i + B] for i in range(0, len(pool), B)]
-        for b in rng.permutation(len(batches)):
-            idx = batches[b]
+        for idx in sortish_batches(lengths, self.config.batch_size, rng):
             tokens, lens = ClassifyTask.pad([ids[i] for i in idx])
             tags, _ = ClassifyTask.pad([np.maximum(gold[i], 0) for i in idx])
             yield tokens, lens, tags
