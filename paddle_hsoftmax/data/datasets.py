@@ -13,14 +13,12 @@ import os
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar, Union
 
+from .text import CorpusError, iter_lines
+
 __all__ = ["CorpusError", "peoples_daily_path", "read_peoples_daily", "word_counts", "split_811", "chnsenti",
            "pd_pos"]
 
 PathLike = Union[str, os.PathLike]
-
-
-class CorpusError(ValueError):
-    """A corpus file that cannot be read; the message names the file, the line and the problem."""
 
 
 def peoples_daily_path() -> Path:
@@ -49,28 +47,22 @@ def read_peoples_daily(path: Optional[PathLike] = None) -> List[List[Tuple[str, 
         One list of ``(word, tag)`` per non-empty line, in file order.
 
     Raises:
-        CorpusError: naming the file and line of the first token without a ``/TAG``, or a file
-            that is not UTF-8.
+        CorpusError: naming the file and line of the first token without a ``/TAG`` or of
+            bytes that are not UTF-8.
     """
     path = Path(path) if path is not None else peoples_daily_path()
     sentences: List[List[Tuple[str, str]]] = []
-    try:
-        with open(path, encoding="utf-8-sig", newline=None) as f:
-            for lineno, line in enumerate(f, start=1):
-                tokens = line.split()
-                if not tokens:
-                    continue
-                sent = []
-                for tok in tokens:
-                    word, sep, tag = tok.rpartition("/")
-                    if not sep or not word or not tag:
-                        raise CorpusError(
-                            f"{path}:{lineno}: token {tok!r} is not of the form word/TAG"
-                        )
-                    sent.append((word, tag))
-                sentences.append(sent)
-    except UnicodeDecodeError as exc:
-        raise CorpusError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    for lineno, line in iter_lines(path):
+        tokens = line.split()
+        if not tokens:
+            continue
+        sent = []
+        for tok in tokens:
+            word, sep, tag = tok.rpartition("/")
+            if not sep or not word or not tag:
+                raise CorpusError(f"{path}:{lineno}: token {tok!r} is not of the form word/TAG")
+            sent.append((word, tag))
+        sentences.append(sent)
     return sentences
 
 

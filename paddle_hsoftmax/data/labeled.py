@@ -12,31 +12,12 @@ import os
 from pathlib import Path
 from typing import List, Tuple, Union
 
-from .datasets import CorpusError
+from .text import CorpusError, iter_lines
 
 __all__ = ["CLASSIFICATION_FORMATS", "read_classification"]
 
 CLASSIFICATION_FORMATS = ("auto", "tsv", "fasttext")
 _FT = "__label__"
-
-
-def _lines(path: Path):
-    if not path.exists():
-        raise CorpusError(f"{path}: no such file")
-    if path.is_dir():
-        raise CorpusError(f"{path}: is a directory, expected a text file")
-    try:
-        with open(path, "rb") as f:
-            for lineno, raw in enumerate(f, start=1):
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise CorpusError(f"{path}:{lineno}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-                if lineno == 1:
-                    line = line.lstrip("\ufeff")
-                yield lineno, line.rstrip("\r\n")
-    except OSError as exc:
-        raise CorpusError(f"{path}: cannot read ({exc.strerror})") from None
 
 
 def read_classification(path: Union[str, os.PathLike], fmt: str = "auto") -> List[Tuple[str, str]]:
@@ -45,7 +26,7 @@ def read_classification(path: Union[str, os.PathLike], fmt: str = "auto") -> Lis
         raise ValueError(f"format must be one of {CLASSIFICATION_FORMATS}, got {fmt!r}")
     path = Path(path)
     items: List[Tuple[str, str]] = []
-    for lineno, line in _lines(path):
+    for lineno, line in iter_lines(path):
         if not line.strip():
             continue
         if fmt == "auto":

@@ -13,8 +13,7 @@ import os
 from pathlib import Path
 from typing import List, Tuple, Union
 
-from .datasets import CorpusError
-from .labeled import _lines
+from .text import CorpusError, iter_lines
 
 __all__ = ["TAGGED_FORMATS", "read_tagged"]
 
@@ -36,7 +35,7 @@ def read_tagged(path: Union[str, os.PathLike], fmt: str = "auto") -> List[Senten
     sentences: List[Sentence] = []
     tokens: List[str] = []
     tags: List[str] = []
-    for lineno, line in _lines(path):
+    for lineno, line in iter_lines(path):
         if fmt == "auto":
             if not line.strip():
                 continue

@@ -10,11 +10,14 @@ from __future__ import annotations
 import gzip
 import os
 from pathlib import Path
-from typing import Iterator, List, Union
+from typing import Iterator, List, Tuple, Union
 
-from .datasets import CorpusError
 
-__all__ = ["TOKENIZERS", "tokenize", "iter_sentences", "read_sentences"]
+__all__ = ["CorpusError", "TOKENIZERS", "tokenize", "iter_lines", "iter_sentences", "read_sentences"]
+
+
+class CorpusError(ValueError):
+    """A corpus file that cannot be read; the message names the file, the line and the problem."""
 
 TOKENIZERS = ("whitespace", "char")
 
@@ -28,34 +31,22 @@ def tokenize(line: str, tokenizer: str) -> List[str]:
     raise ValueError(f"tokenizer must be one of {TOKENIZERS}, got {tokenizer!r}")
 
 
-def _open_checked(path: Path):
+def iter_lines(path: Union[str, os.PathLike]) -> Iterator[Tuple[int, str]]:
+    """``(line number, text)`` for every line of a UTF-8 file (``.gz`` read as gzip), without the
+    line ending; a byte-order mark is dropped. Every reader of the package goes through here.
+
+    Raises:
+        CorpusError: missing file, directory, unreadable, broken gzip, or non-UTF-8 bytes (naming
+            the line).
+    """
+    path = Path(path)
     if not path.exists():
         raise CorpusError(f"{path}: no such file")
     if path.is_dir():
         raise CorpusError(f"{path}: is a directory, expected a text file")
+    lineno = 0
     try:
-        raw = open(path, "rb")
-    except OSError as exc:
-        raise CorpusError(f"{path}: cannot open ({exc.strerror})") from None
-    if path.suffix == ".gz":
-        raw = gzip.GzipFile(fileobj=raw)
-    return raw
-
-
-def iter_sentences(path: Union[str, os.PathLike], tokenizer: str = "whitespace") -> Iterator[List[str]]:
-    """Yield the non-empty token lists of ``path``, one per line.
-
-    Raises:
-        CorpusError: missing file, directory, unreadable, broken gzip, or non-UTF-8 bytes
-            (naming the line).
-    """
-    if tokenizer not in TOKENIZERS:
-        raise ValueError(f"tokenizer must be one of {TOKENIZERS}, got {tokenizer!r}")
-    path = Path(path)
-    raw = _open_checked(path)
-    with raw:
-        lineno = 0
-        try:
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as raw:
             for lineno, line_bytes in enumerate(raw, start=1):
                 try:
                     line = line_bytes.decode("utf-8")
@@ -63,13 +54,21 @@ def iter_sentences(path: Union[str, os.PathLike], tokenizer: str = "whitespace")
                     raise CorpusError(
                         f"{path}:{lineno}: not UTF-8 text ({exc.reason} at byte {exc.start} of the line)"
                     ) from None
-                if lineno == 1 and line.startswith("\ufeff"):
-                    line = line[1:]
-                tokens = tokenize(line, tokenizer)
-                if tokens:
-                    yield tokens
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise CorpusError(f"{path}:{lineno + 1}: cannot read ({exc})") from None
+                if lineno == 1:
+                    line = line.lstrip("\ufeff")
+                yield lineno, line.rstrip("\r\n")
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise CorpusError(f"{path}:{lineno + 1}: cannot read ({exc})") from None
+
+
+def iter_sentences(path: Union[str, os.PathLike], tokenizer: str = "whitespace") -> Iterator[List[str]]:
+    """Yield the non-empty token lists of ``path``, one per line (errors: see :func:`iter_lines`)."""
+    if tokenizer not in TOKENIZERS:
+        raise ValueError(f"tokenizer must be one of {TOKENIZERS}, got {tokenizer!r}")
+    for _, line in iter_lines(path):
+        tokens = tokenize(line, tokenizer)
+        if tokens:
+            yield tokens
 
 
 def read_sentences(path: Union[str, os.PathLike], tokenizer: str = "whitespace") -> List[List[str]]:

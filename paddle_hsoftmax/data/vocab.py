@@ -12,7 +12,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .datasets import CorpusError
+from .text import CorpusError
 
 __all__ = ["Vocab", "TokenIndex"]
 
