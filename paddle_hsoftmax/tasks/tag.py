@@ -1,31 +1,43 @@
-"""The sequence-labelling task: tagged sentences -> token ids -> BiLSTM tagger (softmax or CRF).
+"""The sequence-labelling task: tagged sentences -> token ids (+ character ids) -> BiLSTM tagger.
 
 Batches hold sentences of similar length (sorted inside pools of 32 batches); the loss is the
-summed NLL over real tokens divided by the batch's token count; selection by validation token
-accuracy. Tags seen only outside the training split are reported and scored as errors.
+summed NLL over real tokens divided by the batch's token count. Tags seen only outside the
+training split are reported and scored as errors. For span tag sets (BIO/BIOES, or ``b/m/e/s``
+word segmentation) the validation span F1 (seqeval) selects the best model, otherwise the
+validation token accuracy does.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Iterator, List, Sequence, Tuple
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import paddle
 
 from ..data.batching import sortish_batches
 from ..data.vocab import TokenIndex
+from ..metrics import span_scheme, span_scores
 from ..models.classifier import RNN_CELLS
 from ..models.tagger import SequenceTagger
 from ..trainer import StepResult
 from .classify import ClassifyTask
 
-__all__ = ["TagConfig", "TagTask"]
+__all__ = ["TagConfig", "TaggerInputs", "TagTask"]
 
 
 @dataclasses.dataclass
 class TagConfig:
-    """Tagger settings: the encoder, the head (``crf``) and Adam."""
+    """Tagger settings: the encoder, the head (``crf``), character features and Adam.
+
+    Attributes:
+        tokenizer: how ``predict`` splits raw text into tokens (``whitespace`` for
+            pre-segmented words, ``char`` for character-level tag sets, or ``jieba``).
+        char_dim: character embedding size of the character CNN; 0 turns character features
+            off (they are off anyway when every training token is one character).
+        char_filters: the character CNN's feature size.
+    """
 
     crf: bool = False
     cell: str = "lstm"
@@ -33,18 +45,89 @@ class TagConfig:
     hidden_size: int = 128
     num_layers: int = 1
     dropout: float = 0.3
+    char_dim: int = 32
+    char_filters: int = 64
     min_count: int = 1
     batch_size: int = 64
     lr: float = 2e-3
     grad_clip: float = 5.0
+    tokenizer: str = "whitespace"
     seed: int = 0
 
     def check(self) -> None:
         if self.cell not in RNN_CELLS:
             raise ValueError(f"--cell must be one of {sorted(RNN_CELLS)}, got {self.cell!r}")
-        for name in ("embed_dim", "hidden_size", "num_layers", "batch_size", "min_count"):
+        if self.tokenizer not in ("char", "whitespace", "jieba"):
+            raise ValueError(f"--tokenizer must be char, whitespace or jieba, got {self.tokenizer!r}")
+        for name in ("embed_dim", "hidden_size", "num_layers", "batch_size", "min_count", "char_filters"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.char_dim < 0:
+            raise ValueError(f"--char-dim must be >= 0 (0 = off), got {self.char_dim}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"--dropout must be in [0, 1), got {self.dropout}")
+
+
+class TaggerInputs:
+    """Words -> token ids ``[T]`` and (optionally) character ids ``[T, W]``; pads batches.
+
+    The same object encodes training data and, rebuilt from ``tokens.txt`` / ``chars.txt``,
+    the raw text that ``predict`` reads.
+
+    Args:
+        vocab: word index (0 = padding, 1 = unknown).
+        chars: character index, or None for no character features.
+    """
+
+    MAX_WORD_CHARS = 16  # longer words keep their first 16 characters for the character CNN
+
+    def __init__(self, vocab: TokenIndex, chars: Optional[TokenIndex]) -> None:
+        self.vocab = vocab
+        self.chars = chars
+
+    @classmethod
+    def build(cls, sentences: Sequence[Sequence[str]], min_count: int, use_chars: bool) -> "TaggerInputs":
+        vocab = TokenIndex.build(sentences, min_count=min_count)
+        chars = None
+        if use_chars:
+            chars = TokenIndex.build([[c for w in s for c in w] for s in sentences], min_count=1)
+        return cls(vocab, chars)
+
+    def encode(self, words: Sequence[str]) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        ids = self.vocab.encode(words)  # (T,)
+        if self.chars is None:
+            return ids, None
+        width = max([min(len(w), self.MAX_WORD_CHARS) for w in words] + [1])
+        char_ids = np.zeros((len(words), width), dtype=np.int64)  # (T, W)
+        for i, w in enumerate(words):
+            w = w[: self.MAX_WORD_CHARS]
+            char_ids[i, : len(w)] = self.chars.encode(list(w))
+        return ids, char_ids
+
+    @staticmethod
+    def pad_chars(rows: Sequence[np.ndarray], T: int) -> np.ndarray:
+        """``[B, T, W]`` character ids from per-sentence ``[T_i, W_i]`` arrays."""
+        W = max(r.shape[1] for r in rows)
+        out = np.zeros((len(rows), T, W), dtype=np.int64)
+        for i, r in enumerate(rows):
+            out[i, : r.shape[0], : r.shape[1]] = r
+        return out
+
+    def batch(self, encoded: Sequence[Tuple[np.ndarray, Optional[np.ndarray]]]):
+        """``(tokens [B, T], lengths [B], chars [B, T, W] or None)``."""
+        tokens, lengths = ClassifyTask.pad([ids for ids, _ in encoded])
+        chars = None if self.chars is None else self.pad_chars([c for _, c in encoded], tokens.shape[1])
+        return tokens, lengths, chars
+
+    def save(self, directory: Path) -> None:
+        self.vocab.save(Path(directory) / "tokens.txt")
+        if self.chars is not None:
+            self.chars.save(Path(directory) / "chars.txt")
+
+    @classmethod
+    def load(cls, directory: Path) -> "TaggerInputs":
+        chars = Path(directory) / "chars.txt"
+        return cls(TokenIndex.load(Path(directory) / "tokens.txt"), TokenIndex.load(chars) if chars.exists() else None)
 
 
 class TagTask:
@@ -57,7 +140,6 @@ class TagTask:
 
     name = "tag"
     unit_name = "tokens"
-    selection_metric = "valid_accuracy"
 
     def __init__(self, config: TagConfig, splits: Dict[str, Sequence[Tuple[List[str], List[str]]]]) -> None:
         config.check()
@@ -67,13 +149,17 @@ class TagTask:
         self.config = config
         self.tags = sorted({t for _, tags in splits["train"] for t in tags})
         self.tag_index = {t: i for i, t in enumerate(self.tags)}
-        self.vocab = TokenIndex.build([w for w, _ in splits["train"]], min_count=config.min_count)
+        self.scheme = span_scheme(self.tags)
+        self.selection_metric = "valid_f1" if self.scheme else "valid_accuracy"
+        train_words = [w for w, _ in splits["train"]]
+        self.uses_chars = config.char_dim > 0 and any(len(w) > 1 for s in train_words for w in s)
+        self.inputs = TaggerInputs.build(train_words, config.min_count, self.uses_chars)
         self.unseen_tags: Dict[str, int] = {}
         self.data = {}
         for part, items in splits.items():
-            ids, gold = [], []
+            encoded, gold = [], []
             for words, tags in items:
-                ids.append(self.vocab.encode(words))
+                encoded.append(self.inputs.encode(words))
                 row = []
                 for t in tags:
                     if t not in self.tag_index:
@@ -81,26 +167,32 @@ class TagTask:
                         self.unseen_tags[key] = self.unseen_tags.get(key, 0) + 1
                     row.append(self.tag_index.get(t, -1))
                 gold.append(np.asarray(row, dtype=np.int64))
-            self.data[part] = (ids, gold)
+            self.data[part] = (encoded, gold, [list(tags) for _, tags in items])
         paddle.seed(config.seed)
         self.model = SequenceTagger(
-            len(self.vocab), len(self.tags), embed_dim=config.embed_dim, hidden_size=config.hidden_size,
+            len(self.inputs.vocab), len(self.tags), embed_dim=config.embed_dim, hidden_size=config.hidden_size,
             num_layers=config.num_layers, cell=config.cell, dropout=config.dropout, crf=config.crf,
+            num_chars=len(self.inputs.chars) if self.uses_chars else 0, char_dim=config.char_dim,
+            char_filters=config.char_filters,
         )
         self.optimizer = paddle.optimizer.Adam(
             learning_rate=config.lr, parameters=self.model.parameters(),
             grad_clip=paddle.nn.ClipGradByGlobalNorm(config.grad_clip),
         )
-        self._tokens_per_epoch = float(sum(len(s) for s in self.data["train"][0]))
+        self._tokens_per_epoch = float(sum(len(ids) for ids, _ in self.data["train"][0]))
 
-    def epoch_batches(self, epoch: int) -> Iterator[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        ids, gold = self.data["train"]
+    @property
+    def vocab(self) -> TokenIndex:
+        return self.inputs.vocab
+
+    def epoch_batches(self, epoch: int) -> Iterator[Tuple[np.ndarray, np.ndarray, np.ndarray, Optional[np.ndarray]]]:
+        encoded, gold, _ = self.data["train"]
         rng = np.random.default_rng([self.config.seed, epoch])
-        lengths = np.fromiter((len(s) for s in ids), dtype=np.int64, count=len(ids))
+        lengths = np.fromiter((len(ids) for ids, _ in encoded), dtype=np.int64, count=len(encoded))
         for idx in sortish_batches(lengths, self.config.batch_size, rng):
-            tokens, lens = ClassifyTask.pad([ids[i] for i in idx])
+            tokens, lens, chars = self.inputs.batch([encoded[i] for i in idx])
             tags, _ = ClassifyTask.pad([np.maximum(gold[i], 0) for i in idx])
-            yield tokens, lens, tags
+            yield tokens, lens, tags, chars
 
     def units_per_epoch(self) -> float:
         return self._tokens_per_epoch
@@ -108,39 +200,57 @@ class TagTask:
     def learning_rate(self, progress: float) -> float:
         return self.config.lr
 
+    @staticmethod
+    def _tensors(tokens, lengths, chars):
+        return (paddle.to_tensor(tokens), paddle.to_tensor(lengths),
+                None if chars is None else paddle.to_tensor(chars))
+
     def train_step(self, batch) -> StepResult:
-        tokens, lengths, tags = batch
+        tokens, lengths, tags, chars = batch
         self.model.train()
-        nll = self.model.loss(paddle.to_tensor(tokens), paddle.to_tensor(lengths), paddle.to_tensor(tags)).sum()
+        t, l, c = self._tensors(tokens, lengths, chars)
+        nll = self.model.loss(t, l, paddle.to_tensor(tags), c).sum()
         n = float(lengths.sum())
         (nll / n).backward()
         return StepResult(loss_sum=nll.detach(), count=n, units=n)
 
-    def predict_ids(self, sequences: Sequence[np.ndarray], batch_size: int = 128) -> List[np.ndarray]:
+    def predict_ids(self, encoded: Sequence[Tuple[np.ndarray, Optional[np.ndarray]]], batch_size: int = 128) -> List[np.ndarray]:
+        """Tag ids per sentence, for already encoded sentences."""
         self.model.eval()
-        order = np.argsort([len(s) for s in sequences], kind="stable")
-        out: List[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(sequences)
+        order = np.argsort([len(ids) for ids, _ in encoded], kind="stable")
+        out: List[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(encoded)
         with paddle.no_grad():
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size]
-                tokens, lens = ClassifyTask.pad([sequences[i] for i in idx])
-                pred = self.model.decode(paddle.to_tensor(tokens), paddle.to_tensor(lens)).numpy()
+                tokens, lens, chars = self.inputs.batch([encoded[i] for i in idx])
+                pred = self.model.decode(*self._tensors(tokens, lens, chars)).numpy()
                 for row, i in enumerate(idx):
-                    out[i] = pred[row, : len(sequences[i])]
+                    out[i] = pred[row, : len(encoded[i][0])]
         return out
 
     def scores(self, part: str) -> Dict[str, Any]:
-        ids, gold = self.data[part]
-        pred = self.predict_ids(ids)
+        """Token accuracy (and span P/R/F1 for span tag sets) on one split."""
+        encoded, gold, gold_tags = self.data[part]
+        pred = self.predict_ids(encoded)
         flat_gold = np.concatenate(gold)
         flat_pred = np.concatenate(pred)
-        return {"accuracy": float((flat_gold == flat_pred).mean()), "tokens": int(flat_gold.size),
-                "unseen_tag_tokens": int((flat_gold < 0).sum())}
+        result: Dict[str, Any] = {"accuracy": float((flat_gold == flat_pred).mean()), "tokens": int(flat_gold.size),
+                                  "unseen_tag_tokens": int((flat_gold < 0).sum())}
+        unknown = np.concatenate([ids for ids, _ in encoded]) == TokenIndex.UNK  # out of the training vocabulary
+        result["unknown_tokens"] = int(unknown.sum())
+        result["unknown_token_accuracy"] = float((flat_gold == flat_pred)[unknown].mean()) if unknown.any() else None
+        if self.scheme:
+            result.update(span_scores(gold_tags, [[self.tags[i] for i in p] for p in pred], self.scheme))
+        return result
 
     def evaluate(self) -> Dict[str, float]:
-        return {"valid_accuracy": self.scores("valid")["accuracy"]}
+        s = self.scores("valid")
+        out = {"valid_accuracy": s["accuracy"]}
+        if self.scheme:
+            out["valid_f1"] = s["f1"]
+        return out
 
     def hparams(self) -> Dict[str, Any]:
         d = dataclasses.asdict(self.config)
-        d.update(num_tags=len(self.tags), vocab_size=len(self.vocab))
+        d.update(num_tags=len(self.tags), vocab_size=len(self.vocab), char_features=self.uses_chars)
         return d
