@@ -4,8 +4,10 @@ Commands:
     word2vec  (default) word vectors with hierarchical softmax, on People's Daily unless --corpus.
     demo      a bigram LM with an H-softmax output over a Huffman and a balanced tree.
     classify  an LSTM text classifier on a built-in dataset or TSV / fastText files.
-    tag       a BiLSTM (+CRF) sequence tagger on People's Daily POS or CoNLL / word-TAG files.
-    predict   label text lines with a trained classifier (its paddle.jit export).
+    tag       a BiLSTM (+CRF) sequence tagger on People's Daily (POS, NER, segmentation) or
+              CoNLL / word-TAG files.
+    predict   label or tag text lines with a trained classifier or tagger (its paddle.jit export).
+    lm        an LSTM language model over any output layer (softmax, H-softmax, D-softmax, ...).
     info      the information table (entropy, Huffman mean code length, log2|V|) of any corpus.
 
 The parser is built inside :func:`main` (nothing happens at import). Errors in the input exit
@@ -111,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--min-count", type=int, default=5)
 
     from .commands import classify as classify_command
+    from .commands import lm as lm_command
     from .commands import predict as predict_command
     from .commands import tag as tag_command
     from .commands import word2vec as word2vec_command
@@ -119,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     classify_command.add_parser(sub)
     tag_command.add_parser(sub)
     predict_command.add_parser(sub)
+    lm_command.add_parser(sub)
 
     demo = sub.add_parser("demo", help="information table + H-softmax bigram LM, Huffman vs balanced")
     corpus_args(demo)

@@ -97,8 +97,9 @@ class Task(Protocol):
         """Hyper-parameters for VisualDL's hparams view and metrics.json."""
 
     # optional: def log_final(self, writer, step) -> None, called on rank 0 before the writer closes
-    # optional: selection_metric: str, a key of evaluate()'s result, higher is better; the trainer
-    #           then keeps the best model in checkpoints/best.pdckpt and can stop early
+    # optional: selection_metric: str, a key of evaluate()'s result, higher is better (or lower,
+    #           with selection_mode = "min", e.g. perplexity); the trainer then keeps the best
+    #           model in checkpoints/best.pdckpt and can stop early
 
 
 def atomic_save(obj: Any, path: Path) -> None:
@@ -142,7 +143,9 @@ class Trainer:
         if not name or name not in scores:
             return False
         value = float(scores[name])
-        if self.state["best"] is None or value > self.state["best"]:
+        lower_is_better = getattr(task, "selection_mode", "max") == "min"
+        best = self.state["best"]
+        if best is None or (value < best if lower_is_better else value > best):
             self.state.update(best=value, best_epoch=self.state["epoch"], stale=0)
             if self.rank == 0:
                 self.ckpt_dir.mkdir(parents=True, exist_ok=True)

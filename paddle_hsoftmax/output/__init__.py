@@ -1,6 +1,20 @@
 """Large-vocabulary output layers sharing one interface (see :mod:`.base`)."""
 
+from .adaptive import AdaptiveSoftmax
 from .base import OutputLayer, TopK
+from .cnn_softmax import CNNSoftmax, word_char_table
+from .dsoftmax import DifferentiatedSoftmax, default_bands
+from .full import FullSoftmax
 from .hsoftmax import HierarchicalSoftmax
 
-__all__ = ["OutputLayer", "TopK", "HierarchicalSoftmax"]
+__all__ = [
+    "OutputLayer",
+    "TopK",
+    "HierarchicalSoftmax",
+    "FullSoftmax",
+    "DifferentiatedSoftmax",
+    "default_bands",
+    "AdaptiveSoftmax",
+    "CNNSoftmax",
+    "word_char_table",
+]

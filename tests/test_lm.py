@@ -1,0 +1,134 @@
+"""LSTM language model: vocabulary, stream batching, truncated BPTT, exact perplexity for every
+output layer, tying, and the `lm` command on a slice of People's Daily."""
+
+import json
+import math
+
+import numpy as np
+import paddle
+import pytest
+from conftest import write_pd_slice
+
+from paddle_hsoftmax.data import read_peoples_daily
+from paddle_hsoftmax.data.datasets import split_811
+from paddle_hsoftmax.models.lm import LSTMLanguageModel
+from paddle_hsoftmax.output.registry import OUTPUT_LAYERS, build_output_layer
+from paddle_hsoftmax.tasks.lm import EOS, UNK, LMConfig, LMTask, batchify, encode_stream, lm_vocab
+
+
+@pytest.fixture(scope="module")
+def pd_sentences(tmp_path_factory):
+    path = write_pd_slice(tmp_path_factory.mktemp("pd") / "pd.txt", 300)
+    return [[w for w, _ in s] for s in read_peoples_daily(path)]
+
+
+def test_vocab_and_stream(pd_sentences):
+    vocab = lm_vocab(pd_sentences, min_count=3)
+    assert UNK in vocab and EOS in vocab
+    assert np.all(np.diff(vocab.counts) <= 0)  # most frequent first
+    assert vocab.counts[vocab.index[EOS]] == len(pd_sentences)
+    stream = encode_stream(pd_sentences[:2] + [["从未见过的词"]], vocab)
+    assert len(stream) == len(pd_sentences[0]) + len(pd_sentences[1]) + 4  # 3 x </s>, 1 x <unk>
+    assert stream[-2] == vocab.index[UNK] and stream[-1] == vocab.index[EOS]
+    # no rare word at all: <unk> still exists for test-time words
+    assert UNK in lm_vocab([["a", "b"], ["a", "b"]], min_count=1)
+
+
+def test_batchify():
+    data = batchify(np.arange(23), 4)
+    assert data.shape == (4, 5) and data[1].tolist() == [5, 6, 7, 8, 9]
+    with pytest.raises(ValueError, match="7 tokens cannot fill 4 columns"):
+        batchify(np.arange(7), 4)
+
+
+def test_carried_state_equals_one_long_pass():
+    """Truncated BPTT windows with the state carried give the same NLL as one pass over the
+    whole sequence (the state is all that crosses a window boundary)."""
+    paddle.seed(0)
+    output = build_output_layer("softmax", 8, [str(i) for i in range(30)], list(range(30, 0, -1)))
+    model = LSTMLanguageModel(30, output, embed_dim=6, hidden_size=8, num_layers=2, dropout=0.3)
+    model.eval()
+    seq = paddle.to_tensor(np.random.default_rng(0).integers(0, 30, size=(3, 21)))
+    whole, _ = model(seq[:, :-1], seq[:, 1:])
+    state, parts = model.initial_state(3), []
+    for s in range(0, 20, 7):
+        e = min(s + 7, 20)
+        nll, state = model(seq[:, s:e], seq[:, s + 1:e + 1], state)
+        parts.append(nll)
+    np.testing.assert_allclose(paddle.concat(parts, axis=1).numpy(), whole.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", OUTPUT_LAYERS)
+def test_perplexity_is_exact_for_every_output_layer(name, pd_sentences):
+    """The task's perplexity equals exp(mean -log p(target)) read from the normalised
+    full_log_prob, whose rows sum to 1."""
+    splits = split_811(pd_sentences)
+    config = LMConfig(output=name, embed_dim=12, hidden_size=16, min_count=3, bptt=9, batch_size=4,
+                      eval_batch_size=3, correction_dim=4)
+    task = LMTask(config, splits)
+    got = task.scores("valid")
+    data = batchify(task.streams["valid"], 3)
+    task.model.eval()
+    total, count, state = 0.0, 0, task.model.initial_state(3)
+    with paddle.no_grad():
+        for s in range(0, data.shape[1] - 1, 9):
+            e = min(s + 9, data.shape[1] - 1)
+            h, state = task.model.hidden(paddle.to_tensor(data[:, s:e]), state)
+            lp = task.model.output.full_log_prob(h).numpy().astype(np.float64)  # (B, T, V)
+            np.testing.assert_allclose(np.exp(lp).sum(-1), 1.0, rtol=1e-4)
+            total -= np.take_along_axis(lp, data[:, s + 1:e + 1, None], axis=-1).sum()
+            count += lp.shape[0] * lp.shape[1]
+    assert got["tokens"] == count
+    assert got["ppl"] == pytest.approx(math.exp(total / count), rel=1e-4)
+    # untrained: near uniform, except that an untrained H-softmax over a Huffman tree already
+    # gives each word 2^-(code length), close to its unigram frequency
+    assert 1 < got["ppl"] < 1.5 * len(task.vocab)
+
+
+def test_tied_embeddings_share_one_parameter(pd_sentences):
+    task = LMTask(LMConfig(output="softmax", tie=True, embed_dim=12, hidden_size=16, min_count=3),
+                  split_811(pd_sentences))
+    assert task.model.output.weight is task.model.embed.weight
+    counts = task.parameter_counts()
+    untied = LMTask(LMConfig(output="softmax", embed_dim=12, hidden_size=16, output_dim=12, min_count=3),
+                    split_811(pd_sentences)).parameter_counts()
+    V = len(task.vocab)
+    assert untied["parameters"] - counts["parameters"] == V * 12
+    with pytest.raises(ValueError, match="--tie needs an output layer"):
+        LMTask(LMConfig(output="hsoftmax", tie=True, embed_dim=12, hidden_size=16, min_count=3), split_811(pd_sentences))
+
+
+def test_lower_is_better_selection(tmp_path):
+    from paddle_hsoftmax.trainer import Trainer, TrainerConfig
+
+    class Task:
+        selection_metric, selection_mode = "valid_ppl", "min"
+        model = paddle.nn.Linear(2, 2)
+
+    trainer = Trainer(TrainerConfig(output_dir=str(tmp_path), patience=2))
+    assert not trainer._track_best(Task, {"valid_ppl": 100.0})
+    assert not trainer._track_best(Task, {"valid_ppl": 120.0})  # worse: one stale evaluation
+    assert not trainer._track_best(Task, {"valid_ppl": 90.0}) and trainer.state["best"] == 90.0
+    assert not trainer._track_best(Task, {"valid_ppl": 95.0})
+    assert trainer._track_best(Task, {"valid_ppl": 91.0})  # two stale in a row: stop
+
+
+@pytest.mark.parametrize("output, tree", [("hsoftmax", "huffman"), ("hsoftmax", "clustered"), ("adaptive", "huffman")])
+def test_lm_command_learns(output, tree, tmp_path, capsys):
+    from paddle_hsoftmax.cli import main
+
+    corpus = write_pd_slice(tmp_path / "pd.txt", 400)
+    out = tmp_path / "run"
+    args = ["lm", "--corpus", str(corpus), "--format", "tagged", "--output", output, "--tree", tree,
+            "--output-dir", str(out), "--epochs", "2", "--hidden", "32", "--embed-dim", "32", "--min-count", "3",
+            "--no-progress", "--lr", "0.005"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "valid perplexity" in printed
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    V = metrics["vocab_size"]
+    assert metrics["test_ppl"] < 0.5 * V  # learned something: far below uniform
+    assert metrics["tokens_per_sec"] > 0 and metrics["output_parameters"] > 0
+    assert (out / "checkpoints" / "best.pdckpt").exists()
+    if output == "hsoftmax":
+        assert metrics["mean_path_length"] > 1
