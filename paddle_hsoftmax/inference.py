@@ -10,6 +10,12 @@ Exported signatures (all int64):
 - tagger: ``(tokens [B, T], lengths [B][, chars [B, T, W]]) -> emission scores [B, T, K]``; a CRF
   tagger's transition scores are saved beside it (``inference/crf.pdparams``) and decoding
   (Viterbi, or the per-step argmax) runs on the loaded scores.
+
+An encoder-decoder (``train.py seq2seq``) is not exported: its beam search is a Python loop over
+decoder steps. :func:`load_translator` rebuilds the model from ``config.json`` and the two
+vocabularies (``source_tokens.txt``, ``target_vocab.tsv``; the output layer, H-softmax tree
+included, is a function of the target words and counts) and loads the best checkpoint's
+parameters with ``paddle.load``; so it needs this package, but no data.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import numpy as np
 
 from .data import CorpusError
 
-__all__ = ["export_model", "load_classifier", "load_tagger", "run_kind"]
+__all__ = ["export_model", "load_classifier", "load_tagger", "load_translator", "run_kind"]
 
 
 def export_model(model, directory: Path, with_chars: bool = False) -> None:
@@ -54,8 +60,10 @@ def export_model(model, directory: Path, with_chars: bool = False) -> None:
 
 
 def run_kind(run_dir: Path) -> str:
-    """``"classify"`` or ``"tag"``, from the files a finished run wrote."""
+    """``"classify"``, ``"tag"`` or ``"seq2seq"``, from the files a finished run wrote."""
     run_dir = Path(run_dir)
+    if (run_dir / "target_vocab.tsv").exists():  # only `train.py seq2seq` writes it
+        return "seq2seq"
     if not list((run_dir / "inference").glob("model.*")):
         raise CorpusError(f"{run_dir}: no inference/ export (paddle.jit.save) in this directory; "
                           "is it a finished `train.py classify` or `train.py tag` run?")
@@ -135,3 +143,40 @@ def load_tagger(run_dir: Path) -> Tuple[Callable, List[str]]:
         return out
 
     return predict, tags
+
+
+def load_translator(run_dir: Path):
+    """``(translate, config)`` for a ``train.py seq2seq`` run: ``translate(texts, beam_size=None,
+    batch_size=64)`` -> one space-joined translation per text (beam search with the run's beam
+    size unless given; 0 = greedy), from ``checkpoints/best.pdckpt`` (the best validation BLEU).
+    No ``paddle.jit`` export: the parameters are loaded with ``paddle.load`` into a model built
+    from ``config.json`` and the saved vocabularies."""
+    import dataclasses
+
+    import paddle
+
+    from .data.vocab import TokenIndex, Vocab
+    from .tasks.seq2seq import Seq2SeqConfig, Translator, build_model
+
+    run_dir = Path(run_dir)
+    for name in ("source_tokens.txt", "target_vocab.tsv", "config.json", "checkpoints/best.pdckpt"):
+        if not (run_dir / name).exists():
+            raise CorpusError(f"{run_dir}: not a finished `train.py seq2seq` run (missing {name})")
+    raw = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    known = {f.name for f in dataclasses.fields(Seq2SeqConfig)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise CorpusError(f"{run_dir / 'config.json'}: unknown settings {unknown} (written by another version?)")
+    config = Seq2SeqConfig(**raw)
+    source_vocab = TokenIndex.load(run_dir / "source_tokens.txt")
+    target_vocab = Vocab.load_tsv(run_dir / "target_vocab.tsv")
+    model = build_model(config, source_vocab, target_vocab)
+    model.set_state_dict(paddle.load(str(run_dir / "checkpoints" / "best.pdckpt"))["model"])
+    model.eval()
+    translator = Translator(model, source_vocab, target_vocab, config)
+
+    def translate(texts: Sequence[str], beam_size=None, batch_size: int = 64) -> List[str]:
+        beam = config.beam_size if beam_size is None else beam_size
+        return translator.translate_text(texts, beam, batch_size)
+
+    return translate, config

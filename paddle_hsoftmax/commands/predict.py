@@ -5,6 +5,12 @@ lines (with ``--probabilities``, the label's probability too); a tagger writes o
 ``token/TAG token/TAG ...`` line per input line (People's Daily's format, which ``train.py tag``
 reads back). It uses only the run's ``inference/`` export (``paddle.jit.save``), its token index,
 label or tag names and ``config.json``: no training code and no corpus.
+
+An encoder-decoder (``train.py seq2seq``) writes one translation per input line, by beam search
+(``--beam``, default the run's beam size; 0 = greedy) from ``checkpoints/best.pdckpt``: there is no
+``paddle.jit`` export of the decoding loop; the parameters are loaded with ``paddle.load`` into the
+model rebuilt from ``config.json`` and the saved vocabularies (see
+:func:`~paddle_hsoftmax.inference.load_translator`).
 """
 
 from __future__ import annotations
@@ -23,12 +29,13 @@ def add_parser(sub):
     p.add_argument("--input", default=None, help="text file, one text per line (default: standard input)")
     p.add_argument("--probabilities", action="store_true", help="classifier: also print the label's probability")
     p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--beam", type=int, default=None, help="seq2seq: beam size (default: the run's; 0 = greedy)")
     p.set_defaults(func=run)
     return p
 
 
 def run(args) -> int:
-    from ..inference import load_classifier, load_tagger, run_kind
+    from ..inference import load_classifier, load_tagger, load_translator, run_kind
 
     run_dir = Path(args.run_dir)
     kind = run_kind(run_dir)
@@ -45,6 +52,12 @@ def run(args) -> int:
         for text, i, p in zip(texts, ids, probs):
             extra = f"\t{p[i]:.4f}" if args.probabilities else ""
             print(f"{labels[i]}{extra}\t{text}")
+    elif kind == "seq2seq":
+        if args.beam is not None and args.beam < 0:
+            raise ValueError(f"--beam must be >= 0 (0 = greedy), got {args.beam}")
+        translate, _ = load_translator(run_dir)
+        for translation in translate(texts, args.beam, args.batch_size):
+            print(translation)
     else:
         predict, _ = load_tagger(run_dir)
         for tokens, tags in predict(texts, args.batch_size):

@@ -1,0 +1,298 @@
+"""Encoder-decoder with attention (asynchronous seq2seq) over any large-vocabulary output layer.
+
+Paper: Luong, Pham & Manning, "Effective Approaches to Attention-based Neural Machine Translation"
+(EMNLP 2015): global attention with the *general* score and input feeding; Sutskever, Vinyals &
+Le (NeurIPS 2014) for the encoder-decoder and beam search; Wu et al., "Google's Neural Machine
+Translation System" (2016) for the length normalisation of beam scores.
+
+Idea: a BiLSTM reads the source into a memory ``m_s`` (``[B, S, 2H]``); its final forward and
+backward states (h and c), through a linear bridge (``tanh`` on h), start an LSTM decoder. At each
+target step the decoder state ``h_t`` attends over the memory with Luong's general score
+``h_t . W_a m_s`` (source padding masked out, so a sentence gets the same output alone or in a
+padded batch), and the attentional state ``h~_t = tanh(W_c [c_t; h_t])`` goes to the output layer (full
+softmax, hierarchical softmax, ...: see :mod:`paddle_hsoftmax.output`), which gives the exact NLL
+of the next word in training (teacher forcing) and the normalised ``full_log_prob`` in decoding.
+With input feeding, ``h~_{t-1}`` is concatenated to the next step's input embedding (so the decoder
+runs step by step); without it, the decoder LSTM runs over the whole target at once and attention
+is one batched product.
+
+Decoding: greedy (the argmax of each step's distribution) and batched beam search. Beam
+hypotheses are ranked by ``log P(y) / lp(y)`` with GNMT's ``lp(y) = ((5 + |y|) / 6) ** alpha``
+(``|y|`` counts the words and the closing ``</s>``; ``alpha = 0`` ranks by ``log P`` alone). A
+sentence's search stops once it has ``beam_size`` finished hypotheses (OpenNMT's rule) or at
+``max_len`` words, where the unfinished beams are scored as they stand.
+
+Shapes: source ids ``[B, S]`` (0 = padding) and lengths ``[B]``; decoder inputs and targets
+``[B, T]`` -> nll ``[B, T]`` (targets equal to the output layer's ``ignore_index`` give 0).
+"""
+
+from __future__ import annotations
+
+from typing import List, NamedTuple, Tuple
+
+import numpy as np
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+
+from ..output.base import OutputLayer
+
+__all__ = ["LuongAttention", "Memory", "Hypothesis", "Seq2Seq", "length_penalty"]
+
+State = Tuple[paddle.Tensor, paddle.Tensor]
+_MASKED = -1e9  # added to the scores of padded source positions (exp underflows to exactly 0)
+
+
+def length_penalty(length: int, alpha: float) -> float:
+    """GNMT's ``((5 + length) / 6) ** alpha``; beam scores are ``log P / length_penalty``."""
+    return ((5.0 + length) / 6.0) ** alpha
+
+
+class Hypothesis(NamedTuple):
+    """One beam-search result: word ids (without ``</s>``), the normalised score it was ranked
+    by, and its total log-probability."""
+
+    ids: List[int]
+    score: float
+    log_prob: float
+
+
+class Memory(NamedTuple):
+    """What the encoder leaves for the decoder: memory ``[B, S, 2H]``, attention keys
+    ``W_a m_s`` ``[B, S, H]`` and the additive padding mask ``[B, 1, S]`` (0 or -1e9)."""
+
+    values: paddle.Tensor
+    keys: paddle.Tensor
+    mask_bias: paddle.Tensor
+
+    def repeat(self, k: int) -> "Memory":
+        """Each sentence's memory ``k`` times in a row (``[B * k, ...]``), for beam search."""
+        return Memory(*(paddle.repeat_interleave(t, k, axis=0) for t in self))
+
+
+class LuongAttention(nn.Layer):
+    """Luong's global attention with the *general* score ``h_t . W_a m_s``.
+
+    Args:
+        query_size: H, the decoder state size.
+        memory_size: M, the encoder memory size (2H for a BiLSTM).
+
+    Shape:
+        query ``[B, T, H]`` and a :class:`Memory` -> context ``[B, T, M]``, weights ``[B, T, S]``.
+    """
+
+    def __init__(self, query_size: int, memory_size: int) -> None:
+        super().__init__()
+        self.key = nn.Linear(memory_size, query_size, bias_attr=False)  # W_a
+
+    def keys(self, memory: paddle.Tensor) -> paddle.Tensor:
+        """``W_a m_s`` once per source: ``[B, S, M] -> [B, S, H]``."""
+        return self.key(memory)
+
+    def forward(self, query: paddle.Tensor, memory: Memory) -> Tuple[paddle.Tensor, paddle.Tensor]:
+        scores = paddle.matmul(query, memory.keys, transpose_y=True)  # (B, T, S)
+        weights = F.softmax(scores + memory.mask_bias, axis=-1)  # (B, T, S), 0 on padding
+        context = paddle.matmul(weights, memory.values)  # (B, T, M)
+        return context, weights
+
+
+class Seq2Seq(nn.Layer):
+    """Embedding -> BiLSTM encoder -> LSTM decoder with Luong attention -> output layer.
+
+    Args:
+        source_vocab_size: source ids ``[0, source_vocab_size)``, 0 = padding.
+        output: the output layer over the V target words (``</s>`` among them); its
+            ``feature_size`` D may differ from H (a projection is added).
+        bos_id: the decoder's start symbol; its embedding row is ``V`` (one extra row, not an
+            output class), so ``bos_id`` must equal ``output.num_classes``.
+        eos_id: the target id that ends a sentence.
+        embed_dim: E, for source and target embeddings.
+        hidden_size: H: decoder state, attentional state and each encoder direction.
+        dropout: on the embeddings and on the attentional state before the output layer.
+        input_feed: concatenate ``h~_{t-1}`` to the decoder input (Luong et al. section 3.3).
+    """
+
+    def __init__(
+        self,
+        source_vocab_size: int,
+        output: OutputLayer,
+        bos_id: int,
+        eos_id: int,
+        embed_dim: int = 128,
+        hidden_size: int = 256,
+        dropout: float = 0.2,
+        input_feed: bool = True,
+    ) -> None:
+        super().__init__()
+        V = output.num_classes
+        if bos_id != V:
+            raise ValueError(f"bos_id must be the row after the {V} output classes ({V}), got {bos_id}")
+        if not 0 <= eos_id < V:
+            raise ValueError(f"eos_id must be an output class in [0, {V - 1}], got {eos_id}")
+        if source_vocab_size < 2:
+            raise ValueError(f"source_vocab_size must be >= 2, got {source_vocab_size}")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        H, E = hidden_size, embed_dim
+        self.hidden_size, self.input_feed = H, bool(input_feed)
+        self.bos_id, self.eos_id, self.vocab_size = bos_id, eos_id, V
+        self.src_embed = nn.Embedding(source_vocab_size, E, padding_idx=0)
+        self.encoder = nn.LSTM(E, H, direction="bidirect")
+        self.bridge = nn.Linear(4 * H, 2 * H)  # [h_fwd; h_bwd; c_fwd; c_bwd] -> decoder [h0; c0]
+        self.tgt_embed = nn.Embedding(V + 1, E)  # row V = <s>
+        self.decoder = nn.LSTM(E + H if input_feed else E, H)
+        self.attention = LuongAttention(H, 2 * H)
+        self.combine = nn.Linear(2 * H + H, H, bias_attr=False)  # W_c [c_t; h_t]
+        self.dropout = nn.Dropout(dropout)
+        D = output.feature_size
+        self.proj = nn.Linear(H, D) if D != H else None
+        self.output = output
+
+    # -- encoder -----------------------------------------------------------------------------------
+    def encode(self, source: paddle.Tensor, lengths: paddle.Tensor) -> Tuple[Memory, State]:
+        """The memory and the decoder's initial state; padding after ``lengths`` is ignored."""
+        x = self.dropout(self.src_embed(source))  # (B, S, E)
+        values, (h, c) = self.encoder(x, sequence_length=lengths)  # (B, S, 2H); h, c (2, B, H)
+        final = paddle.concat([h[0], h[1], c[0], c[1]], axis=-1)  # (B, 4H): both directions' last states
+        h0, c0 = paddle.split(self.bridge(final), 2, axis=-1)  # (B, H) each
+        state = (paddle.tanh(h0).unsqueeze(0), c0.unsqueeze(0))  # (1, B, H) each
+        positions = paddle.arange(source.shape[1], dtype=lengths.dtype)  # (S,)
+        valid = (positions.unsqueeze(0) < lengths.unsqueeze(1)).astype(values.dtype)  # (B, S)
+        mask_bias = ((1.0 - valid) * _MASKED).unsqueeze(1)  # (B, 1, S)
+        return Memory(values, self.attention.keys(values), mask_bias), state
+
+    # -- decoder -----------------------------------------------------------------------------------
+    def _attend(self, states: paddle.Tensor, memory: Memory) -> paddle.Tensor:
+        """Attentional states ``h~ = tanh(W_c [c; h])``: ``[B, T, H] -> [B, T, H]``."""
+        context, _ = self.attention(states, memory)  # (B, T, 2H)
+        return paddle.tanh(self.combine(paddle.concat([context, states], axis=-1)))  # (B, T, H)
+
+    def step(self, prev: paddle.Tensor, state: State, feed: paddle.Tensor, memory: Memory):
+        """One decoder step: previous words ``[N]``, state, previous ``h~`` ``[N, H]`` ->
+        ``(h~ [N, H], state)``."""
+        x = self.tgt_embed(prev)  # (N, E)
+        if self.input_feed:
+            x = paddle.concat([x, feed], axis=-1)  # (N, E + H)
+        out, state = self.decoder(x.unsqueeze(1), state)  # (N, 1, H)
+        return self._attend(out, memory).squeeze(1), state  # (N, H)
+
+    def decode(self, inputs: paddle.Tensor, memory: Memory, state: State) -> paddle.Tensor:
+        """Teacher forcing: attentional states ``[B, T, H]`` for decoder inputs ``[B, T]``
+        (``<s>`` then the target words)."""
+        if not self.input_feed:
+            x = self.dropout(self.tgt_embed(inputs))  # (B, T, E)
+            states, _ = self.decoder(x, state)  # (B, T, H)
+            return self._attend(states, memory)  # (B, T, H)
+        embedded = self.dropout(self.tgt_embed(inputs))  # (B, T, E)
+        feed = paddle.zeros([inputs.shape[0], self.hidden_size], dtype=embedded.dtype)  # (B, H)
+        outputs = []
+        for t in range(inputs.shape[1]):
+            x = paddle.concat([embedded[:, t], feed], axis=-1).unsqueeze(1)  # (B, 1, E + H)
+            out, state = self.decoder(x, state)  # (B, 1, H)
+            feed = self._attend(out, memory).squeeze(1)  # (B, H)
+            outputs.append(feed)
+        return paddle.stack(outputs, axis=1)  # (B, T, H)
+
+    def features(self, attentional: paddle.Tensor) -> paddle.Tensor:
+        """The output layer's input: ``[..., H] -> [..., D]`` (dropout, then the projection)."""
+        h = self.dropout(attentional)
+        return self.proj(h) if self.proj is not None else h
+
+    def forward(self, source: paddle.Tensor, lengths: paddle.Tensor, inputs: paddle.Tensor,
+                targets: paddle.Tensor) -> paddle.Tensor:
+        """Exact NLL of every target word, ``[B, T]`` (0 where the target is ``ignore_index``)."""
+        memory, state = self.encode(source, lengths)
+        return self.output(self.features(self.decode(inputs, memory, state)), targets)  # (B, T)
+
+    def step_log_probs(self, attentional: paddle.Tensor) -> paddle.Tensor:
+        """The normalised next-word distribution: ``[N, H] -> log-probabilities [N, V]``."""
+        return self.output.full_log_prob(self.features(attentional))  # (N, V)
+
+    # -- decoding (eval mode; reads back to the host between steps) -------------------------------
+    @paddle.no_grad()
+    def greedy(self, source: paddle.Tensor, lengths: paddle.Tensor, max_len: int) -> List[List[int]]:
+        """The argmax word at every step until ``</s>`` or ``max_len`` words; ids without ``</s>``."""
+        if max_len < 1:
+            raise ValueError(f"max_len must be >= 1, got {max_len}")
+        memory, state = self.encode(source, lengths)
+        B = source.shape[0]
+        prev = paddle.full([B], self.bos_id, dtype="int64")  # (B,)
+        feed = paddle.zeros([B, self.hidden_size])  # (B, H)
+        done = paddle.zeros([B], dtype="bool")
+        steps = []
+        for _ in range(max_len):
+            feed, state = self.step(prev, state, feed, memory)
+            prev = paddle.argmax(self.step_log_probs(feed), axis=-1)  # (B,)
+            steps.append(prev)
+            done = paddle.logical_or(done, prev == self.eos_id)
+            if bool(done.all()):
+                break
+        ids = paddle.stack(steps, axis=1).numpy()  # (B, steps)
+        out = []
+        for row in ids.tolist():
+            out.append(row[: row.index(self.eos_id)] if self.eos_id in row else row)
+        return out
+
+    @paddle.no_grad()
+    def beam_search(self, source: paddle.Tensor, lengths: paddle.Tensor, beam_size: int, max_len: int,
+                    alpha: float = 0.6) -> List[List[Hypothesis]]:
+        """Up to ``beam_size`` hypotheses per sentence, best first by ``log P / lp`` (see the
+        module docstring). ``beam_size = 1`` gives the greedy result."""
+        if beam_size < 1:
+            raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+        if max_len < 1:
+            raise ValueError(f"max_len must be >= 1, got {max_len}")
+        if alpha < 0:
+            raise ValueError(f"alpha must be >= 0, got {alpha}")
+        B, K, V = source.shape[0], beam_size, self.vocab_size
+        memory, (h, c) = self.encode(source, lengths)
+        memory = memory.repeat(K)  # (B*K, ...)
+        state = (paddle.repeat_interleave(h, K, axis=1), paddle.repeat_interleave(c, K, axis=1))  # (1, B*K, H)
+        feed = paddle.zeros([B * K, self.hidden_size])  # (B*K, H)
+        prev = paddle.full([B * K], self.bos_id, dtype="int64")  # (B*K,)
+        scores = np.full((B, K), -np.inf)
+        scores[:, 0] = 0.0  # one live beam per sentence at the start
+        history = [[[] for _ in range(K)] for _ in range(B)]
+        finished: List[List[Hypothesis]] = [[] for _ in range(B)]
+        width = min(2 * K, K * V)  # enough candidates to keep K alive after K of them end
+        for t in range(max_len):
+            feed, state = self.step(prev, state, feed, memory)
+            logp = self.step_log_probs(feed).reshape([B, K * V])  # (B, K*V)
+            total = logp + paddle.to_tensor(scores, dtype=logp.dtype).repeat_interleave(V, axis=1)  # (B, K*V)
+            values, flat = paddle.topk(total, k=width, axis=-1)  # (B, width)
+            values, flat = values.numpy().astype(np.float64), flat.numpy()
+            origin = np.zeros((B, K), dtype=np.int64)
+            words = np.full((B, K), self.eos_id, dtype=np.int64)
+            new_scores = np.full((B, K), -np.inf)
+            new_history = [[[] for _ in range(K)] for _ in range(B)]
+            for b in range(B):
+                if len(finished[b]) >= K:
+                    continue  # done: its beams idle (score -inf) until every sentence is
+                alive = 0
+                for value, index in zip(values[b], flat[b]):
+                    if not np.isfinite(value) or alive == K:
+                        break
+                    beam, word = divmod(int(index), V)
+                    if word == self.eos_id:
+                        if len(finished[b]) < K:
+                            finished[b].append(Hypothesis(list(history[b][beam]),
+                                                          float(value / length_penalty(t + 1, alpha)), float(value)))
+                        continue
+                    origin[b, alive], words[b, alive], new_scores[b, alive] = beam, word, value
+                    new_history[b][alive] = history[b][beam] + [word]
+                    alive += 1
+            scores, history = new_scores, new_history
+            if all(len(f) >= K for f in finished):
+                break
+            rows = paddle.to_tensor((origin + np.arange(B)[:, None] * K).reshape(-1))  # (B*K,)
+            state = (paddle.gather(state[0], rows, axis=1), paddle.gather(state[1], rows, axis=1))
+            feed = paddle.gather(feed, rows, axis=0)  # (B*K, H)
+            prev = paddle.to_tensor(words.reshape(-1))  # (B*K,)
+        for b in range(B):  # max_len reached: unfinished beams are scored as they stand
+            if len(finished[b]) < K:
+                for k in range(K):
+                    if np.isfinite(scores[b, k]) and len(finished[b]) < K:
+                        n = len(history[b][k])
+                        finished[b].append(Hypothesis(history[b][k], float(scores[b, k] / length_penalty(n, alpha)),
+                                                      float(scores[b, k])))
+        return [sorted(f, key=lambda hyp: -hyp.score) for f in finished]

@@ -1,0 +1,294 @@
+"""The translation task: (source, target) token pairs -> attention encoder-decoder -> Adam.
+
+Data: the source vocabulary is the training sources' tokens (``<pad>`` = 0, ``<unk>`` = 1, the
+rest by count); the target vocabulary is the training targets' words seen ``target_min_count``
+times or more, plus ``<unk>`` and ``</s>``, sorted by count (what the Huffman tree, D-softmax bands
+and adaptive clusters rely on, as in the language model). Training pairs longer than
+``max_source_len`` / ``max_target_len`` are skipped (never cut: a cut gloss would teach the decoder
+to stop mid-sentence). Batches hold pairs of similar target length, then source length (sorted
+inside pools of 32 batches, pools shuffled, from ``(seed, epoch)`` so a resumed run regenerates
+them). The loss of a batch is its summed NLL over target words and ``</s>``, divided by their
+number.
+
+Scores: BLEU and chrF from sacrebleu (``corpus_bleu``, ``corpus_chrf``, default settings) on the
+space-joined tokens, against the targets as read (a reference word missing from the target
+vocabulary stays in the reference; the model can only say ``<unk>``). Model selection: greedy BLEU
+on the first ``eval_items`` validation pairs after each epoch; the test scores use beam search.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import time
+from typing import Any, Dict, Iterator, List, Sequence, Tuple
+
+import numpy as np
+import paddle
+
+from ..data.batching import sortish_batches
+from ..data.parallel import SOURCE_TOKENIZERS, Pair
+from ..data.text import tokenize
+from ..data.vocab import TokenIndex, Vocab
+from ..models.seq2seq import Seq2Seq
+from ..output.registry import OUTPUT_LAYERS, build_output_layer
+from ..trainer import StepResult
+from .classify import ClassifyTask
+from .lm import EOS, UNK, lm_vocab
+
+__all__ = ["Seq2SeqConfig", "Seq2SeqTask", "Translator", "build_model", "bleu_chrf", "char_overlap_baseline"]
+
+IGNORE = -100  # target padding: the output layer's ignore_index
+
+
+@dataclasses.dataclass
+class Seq2SeqConfig:
+    """Encoder-decoder settings.
+
+    Attributes:
+        output: the decoder's output layer (``softmax``, ``hsoftmax`` over a Huffman tree of the
+            target counts, ``dsoftmax``, ``cnn``, ``adaptive``).
+        source_tokenizer: ``char`` (Chinese) or ``whitespace``; how ``predict`` splits raw text.
+        embed_dim, hidden_size, dropout, input_feed: the model (see :class:`Seq2Seq`);
+            ``output_dim`` is the output layer's input size (0: ``hidden_size``).
+        source_min_count, target_min_count: rarer training tokens become ``<unk>``.
+        max_source_len, max_target_len: longer training pairs are skipped; decoding stops after
+            ``max_target_len`` words.
+        batch_size, lr, grad_clip: Adam with global-norm clipping.
+        beam_size, alpha: test-time beam search and its GNMT length normalisation.
+        eval_items: validation pairs decoded (greedy) after each epoch for model selection.
+        max_train_items: use only the first N training pairs (0 = all): quick runs.
+    """
+
+    output: str = "hsoftmax"
+    source_tokenizer: str = "char"
+    embed_dim: int = 128
+    hidden_size: int = 256
+    output_dim: int = 0
+    dropout: float = 0.2
+    input_feed: bool = True
+    source_min_count: int = 1
+    target_min_count: int = 2
+    max_source_len: int = 64
+    max_target_len: int = 40
+    batch_size: int = 128
+    lr: float = 2e-3
+    grad_clip: float = 5.0
+    beam_size: int = 5
+    alpha: float = 0.6
+    eval_items: int = 1000
+    max_train_items: int = 0
+    seed: int = 0
+
+    def check(self) -> None:
+        if self.output not in OUTPUT_LAYERS:
+            raise ValueError(f"--output must be one of {OUTPUT_LAYERS}, got {self.output!r}")
+        if self.source_tokenizer not in SOURCE_TOKENIZERS:
+            raise ValueError(f"--source-tokenizer must be one of {SOURCE_TOKENIZERS}, got {self.source_tokenizer!r}")
+        for name in ("embed_dim", "hidden_size", "source_min_count", "target_min_count", "max_source_len",
+                     "max_target_len", "batch_size", "beam_size", "eval_items"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        for name in ("output_dim", "max_train_items", "alpha"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"--dropout must be in [0, 1), got {self.dropout}")
+        if self.lr <= 0 or self.grad_clip <= 0:
+            raise ValueError(f"--lr and the gradient clip must be > 0, got {self.lr} and {self.grad_clip}")
+
+
+def build_model(config: Seq2SeqConfig, source_vocab: TokenIndex, target_vocab: Vocab) -> Seq2Seq:
+    """The model for ``config`` over these vocabularies (the same one at training and at
+    prediction time: every output layer is a function of the target words and counts)."""
+    D = config.output_dim or config.hidden_size
+    output = build_output_layer(config.output, D, target_vocab.words, target_vocab.counts, ignore_index=IGNORE)
+    output.check_targets = False  # ids come from the vocabulary; the check would read back every step
+    return Seq2Seq(len(source_vocab), output, bos_id=len(target_vocab), eos_id=target_vocab.index[EOS],
+                   embed_dim=config.embed_dim, hidden_size=config.hidden_size, dropout=config.dropout,
+                   input_feed=config.input_feed)
+
+
+def bleu_chrf(hypotheses: Sequence[Sequence[str]], references: Sequence[Sequence[str]]) -> Dict[str, float]:
+    """``{"bleu", "chrf"}``: sacrebleu's ``corpus_bleu`` / ``corpus_chrf`` on space-joined tokens."""
+    import sacrebleu
+
+    if len(hypotheses) != len(references):
+        raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
+    hyps = [" ".join(h) for h in hypotheses]
+    refs = [[" ".join(r) for r in references]]
+    return {"bleu": sacrebleu.corpus_bleu(hyps, refs).score, "chrf": sacrebleu.corpus_chrf(hyps, refs).score}
+
+
+def char_overlap_baseline(train: Sequence[Pair], sources: Sequence[Sequence[str]]) -> List[List[str]]:
+    """Retrieval baseline: for each source, the target of the training pair whose source shares
+    the most distinct tokens (characters) with it; ties go to the pair that comes first in
+    ``train``; a source sharing nothing gets the most frequent training target (ties: first)."""
+    postings: Dict[str, List[int]] = collections.defaultdict(list)
+    for i, (src, _) in enumerate(train):
+        for token in set(src):
+            postings[token].append(i)
+    frequency = collections.Counter(tuple(tgt) for _, tgt in train)
+    fallback = list(max(frequency, key=frequency.get)) if frequency else []  # max: the first of the ties
+    out = []
+    for src in sources:
+        shared: collections.Counter = collections.Counter()
+        for token in set(src):
+            shared.update(postings.get(token, ()))
+        if not shared:
+            out.append(fallback)
+            continue
+        best = max(shared.values())
+        out.append(list(train[min(i for i, n in shared.items() if n == best)][1]))
+    return out
+
+
+class Translator:
+    """A model with its vocabularies: token lists in, token lists out (eval mode, batched by
+    source length, ``beam_size = 0`` for greedy)."""
+
+    def __init__(self, model: Seq2Seq, source_vocab: TokenIndex, target_vocab: Vocab, config: Seq2SeqConfig):
+        self.model, self.source_vocab, self.target_vocab, self.config = model, source_vocab, target_vocab, config
+
+    def encode(self, tokens: Sequence[str]) -> np.ndarray:
+        ids = self.source_vocab.encode(list(tokens)[: self.config.max_source_len])
+        return ids if len(ids) else np.array([TokenIndex.UNK], dtype=np.int64)
+
+    def translate(self, sources: Sequence[Sequence[str]], beam_size: int = 0, batch_size: int = 128) -> List[List[str]]:
+        if beam_size < 0:
+            raise ValueError(f"beam_size must be >= 0 (0: greedy), got {beam_size}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        encoded = [self.encode(s) for s in sources]
+        order = np.argsort([len(s) for s in encoded], kind="stable")
+        words = self.target_vocab.words
+        out: List[List[str]] = [[] for _ in encoded]
+        self.model.eval()
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            ids, lengths = ClassifyTask.pad([encoded[i] for i in idx])
+            src, lens = paddle.to_tensor(ids), paddle.to_tensor(lengths)
+            if beam_size:
+                best = [hyps[0].ids for hyps in self.model.beam_search(src, lens, beam_size, self.config.max_target_len,
+                                                                       self.config.alpha)]
+            else:
+                best = self.model.greedy(src, lens, self.config.max_target_len)
+            for i, hyp in zip(idx, best):
+                out[i] = [words[w] for w in hyp]
+        return out
+
+    def translate_text(self, texts: Sequence[str], beam_size: int = 0, batch_size: int = 128) -> List[str]:
+        """Raw lines -> space-joined translations (the source split by ``config.source_tokenizer``)."""
+        sources = [tokenize(t, self.config.source_tokenizer) for t in texts]
+        return [" ".join(t) for t in self.translate(sources, beam_size, batch_size)]
+
+
+class Seq2SeqTask:
+    """Translation as a :class:`~paddle_hsoftmax.trainer.Task`.
+
+    Args:
+        config: the settings.
+        splits: ``{"train": [(source tokens, target tokens)], "valid": [...], "test": [...]}``.
+    """
+
+    name = "seq2seq"
+    unit_name = "tokens"  # target words + </s>
+    selection_metric = "valid_bleu"
+
+    def __init__(self, config: Seq2SeqConfig, splits: Dict[str, Sequence[Pair]]) -> None:
+        config.check()
+        for part in ("train", "valid"):
+            if not splits.get(part):
+                raise ValueError(f"the {part} split is empty")
+        self.config = config
+        self.splits = splits
+        train = [(s, t) for s, t in splits["train"]
+                 if 0 < len(s) <= config.max_source_len and 0 < len(t) <= config.max_target_len]
+        self.skipped_train = len(splits["train"]) - len(train)
+        if config.max_train_items:
+            train = train[: config.max_train_items]
+        if not train:
+            raise ValueError(f"no training pair fits --max-source-len {config.max_source_len} and "
+                             f"--max-target-len {config.max_target_len}")
+        self.train_pairs = train
+        self.source_vocab = TokenIndex.build((s for s, _ in train), min_count=config.source_min_count)
+        self.target_vocab = lm_vocab([t for _, t in train], config.target_min_count)
+        tindex, unk, eos = self.target_vocab.index, self.target_vocab.index[UNK], self.target_vocab.index[EOS]
+        self.sources = [self.source_vocab.encode(s) for s, _ in train]
+        self.targets = [np.fromiter((tindex.get(w, unk) for w in t), dtype=np.int64, count=len(t)) for _, t in train]
+        self.targets = [np.append(t, eos) for t in self.targets]
+        paddle.seed(config.seed)
+        self.model = build_model(config, self.source_vocab, self.target_vocab)
+        self.translator = Translator(self.model, self.source_vocab, self.target_vocab, config)
+        self.optimizer = paddle.optimizer.Adam(
+            learning_rate=config.lr, parameters=self.model.parameters(),
+            grad_clip=paddle.nn.ClipGradByGlobalNorm(config.grad_clip),
+        )
+
+    # -- batches -----------------------------------------------------------------------------------
+    def batch(self, index: Sequence[int]) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(source [B, S], lengths [B], decoder inputs [B, T], targets [B, T])`` for training
+        pairs ``index``: inputs are ``<s>`` and the target words; targets the words and ``</s>``,
+        padded with ``ignore_index`` (the inputs' padding is never read by a kept position)."""
+        source, lengths = ClassifyTask.pad([self.sources[i] for i in index])
+        targets = [self.targets[i] for i in index]
+        T = max(len(t) for t in targets)
+        out = np.full((len(targets), T), IGNORE, dtype=np.int64)
+        inputs = np.full((len(targets), T), self.model.eos_id, dtype=np.int64)
+        inputs[:, 0] = self.model.bos_id
+        for row, t in enumerate(targets):
+            out[row, : len(t)] = t
+            inputs[row, 1 : len(t)] = t[:-1]
+        return source, lengths, inputs, out
+
+    def epoch_batches(self, epoch: int) -> Iterator[Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        rng = np.random.default_rng([self.config.seed, epoch])
+        # sort key: target length first (the decoder's steps), then source length
+        key = np.array([len(t) * 4096 + len(s) for s, t in zip(self.sources, self.targets)], dtype=np.int64)
+        for idx in sortish_batches(key, self.config.batch_size, rng):
+            yield self.batch(idx)
+
+    # -- Task --------------------------------------------------------------------------------------
+    def units_per_epoch(self) -> float:
+        return float(sum(len(t) for t in self.targets))
+
+    def learning_rate(self, progress: float) -> float:
+        return self.config.lr
+
+    def train_step(self, batch) -> StepResult:
+        source, lengths, inputs, targets = batch
+        self.model.train()
+        nll = self.model(paddle.to_tensor(source), paddle.to_tensor(lengths), paddle.to_tensor(inputs),
+                         paddle.to_tensor(targets))  # (B, T)
+        total = nll.sum()
+        count = float((targets != IGNORE).sum())
+        (total / count).backward()
+        return StepResult(loss_sum=total.detach(), count=count, units=count)
+
+    def scores(self, part: str, beam_size: int = 0, max_items: int = 0) -> Dict[str, Any]:
+        """``{"bleu", "chrf", "items", "seconds", "hypotheses"}`` on the first ``max_items``
+        pairs of ``part`` (0 = all), greedy (``beam_size = 0``) or beam search."""
+        pairs = self.splits[part][: max_items or None]
+        start = time.perf_counter()
+        hyps = self.translator.translate([s for s, _ in pairs], beam_size)
+        seconds = time.perf_counter() - start
+        result: Dict[str, Any] = bleu_chrf(hyps, [t for _, t in pairs])
+        result.update(items=len(pairs), seconds=seconds, hypotheses=hyps)
+        return result
+
+    def evaluate(self) -> Dict[str, float]:
+        s = self.scores("valid", beam_size=0, max_items=self.config.eval_items)
+        return {"valid_bleu": s["bleu"], "valid_chrf": s["chrf"]}
+
+    def parameter_counts(self) -> Dict[str, int]:
+        def count(params) -> int:
+            return sum(int(np.prod(p.shape)) for p in params)
+
+        return {"parameters": count(self.model.parameters()),
+                "output_parameters": count(self.model.output.parameters())}
+
+    def hparams(self) -> Dict[str, Any]:
+        d = dataclasses.asdict(self.config)
+        d.update(source_vocab_size=len(self.source_vocab), target_vocab_size=len(self.target_vocab),
+                 train_size=len(self.train_pairs), **self.parameter_counts())
+        return d

@@ -1,0 +1,221 @@
+"""Encoder-decoder: attention ignores padding, beam search agrees with greedy and with the exact
+teacher-forced probabilities, the H-softmax decoder is normalised, the CC-CEDICT rules on real
+lines, parallel-file errors, and `seq2seq` + `predict` end to end on a slice of CC-CEDICT."""
+
+import json
+
+import numpy as np
+import paddle
+import pytest
+
+from paddle_hsoftmax.data.datasets import split_811
+from paddle_hsoftmax.data.parallel import (cedict_path, gloss_tokens, read_cedict, read_parallel_files,
+                                           read_parallel_tsv)
+from paddle_hsoftmax.data.text import CorpusError
+from paddle_hsoftmax.models.seq2seq import Seq2Seq, length_penalty
+from paddle_hsoftmax.output.registry import build_output_layer
+from paddle_hsoftmax.tasks.seq2seq import IGNORE, bleu_chrf, char_overlap_baseline
+
+V, SRC_V = 12, 9  # target words (id 0 = </s>), source tokens (0 = padding)
+
+
+def tiny_model(output="softmax", input_feed=True, seed=0):
+    paddle.seed(seed)
+    words = ["</s>"] + [f"w{i}" for i in range(1, V)]
+    layer = build_output_layer(output, 8, words, list(range(2 * V, V, -1)), ignore_index=IGNORE)
+    model = Seq2Seq(SRC_V, layer, bos_id=V, eos_id=0, embed_dim=6, hidden_size=8, dropout=0.3, input_feed=input_feed)
+    model.eval()
+    return model
+
+
+def padded(rows):
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
+    out = np.zeros((len(rows), lengths.max()), dtype=np.int64)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = r
+    return paddle.to_tensor(out), paddle.to_tensor(lengths)
+
+
+SOURCES = [[3, 1, 4], [1, 5, 2, 6, 5, 3, 5], [8, 7]]
+
+
+@pytest.mark.parametrize("input_feed", [True, False])
+def test_attention_masks_source_padding(input_feed):
+    """A sentence alone and the same sentence padded in a batch get the same NLL, the same
+    attention weights (zero on padding) and the same greedy / beam output."""
+    model = tiny_model(input_feed=input_feed)
+    inputs = paddle.to_tensor([[V, 2, 7, 1]])
+    targets = paddle.to_tensor([[2, 7, 1, 0]])
+    src, lens = padded(SOURCES)
+    alone_src, alone_len = padded(SOURCES[:1])
+    with paddle.no_grad():
+        alone = model(alone_src, alone_len, inputs, targets).numpy()
+        batch = model(src, lens, paddle.concat([inputs] * 3), paddle.concat([targets] * 3)).numpy()
+        np.testing.assert_allclose(batch[0], alone[0], rtol=1e-5, atol=1e-6)
+        memory, _ = model.encode(src, lens)
+        _, weights = model.attention(paddle.ones([3, 1, 8]), memory)  # (3, 1, S)
+    w = weights.numpy()  # Paddle's CPU softmax floors exp at about e^-64: "zero" is below 1e-27
+    assert np.all(w[0, 0, 3:] < 1e-27) and np.all(w[2, 0, 2:] < 1e-27)
+    np.testing.assert_allclose(weights.numpy().sum(-1), 1.0, rtol=1e-5)
+    assert model.greedy(src, lens, 6)[0] == model.greedy(alone_src, alone_len, 6)[0]
+    in_batch, alone = model.beam_search(src, lens, 3, 6)[0], model.beam_search(alone_src, alone_len, 3, 6)[0]
+    assert [h.ids for h in in_batch] == [h.ids for h in alone]
+    assert [h.score for h in in_batch] == pytest.approx([h.score for h in alone], rel=1e-5)
+
+
+@pytest.mark.parametrize("output", ["softmax", "hsoftmax"])
+def test_beam_of_one_is_greedy(output):
+    model = tiny_model(output, seed=1)
+    src, lens = padded(SOURCES)
+    greedy = model.greedy(src, lens, 7)
+    beam = model.beam_search(src, lens, 1, 7)
+    assert [b[0].ids for b in beam] == greedy
+
+
+@pytest.mark.parametrize("output", ["softmax", "hsoftmax"])
+def test_beam_hypotheses_sorted_and_exact(output):
+    """Hypotheses come best first by log P / lp(len); each finished one's log P equals the
+    teacher-forced log-probability of its words and </s> (the output layer's exact NLL)."""
+    model = tiny_model(output, seed=2)
+    src, lens = padded(SOURCES)
+    alpha = 0.8
+    results = model.beam_search(src, lens, 4, 5, alpha=alpha)
+    for b, hyps in enumerate(results):
+        assert 1 <= len(hyps) <= 4
+        scores = [h.score for h in hyps]
+        assert scores == sorted(scores, reverse=True)
+        for h in hyps:
+            if len(h.ids) < 5:  # finished with </s> (longer ones were cut at max_len)
+                assert h.score == pytest.approx(h.log_prob / length_penalty(len(h.ids) + 1, alpha))
+                words = h.ids + [0]
+                with paddle.no_grad():
+                    nll = model(src[b : b + 1, : int(lens[b])], lens[b : b + 1], paddle.to_tensor([[V] + h.ids]),
+                                paddle.to_tensor([words]))
+                assert -float(nll.sum()) == pytest.approx(h.log_prob, rel=1e-4, abs=1e-4)
+
+
+def test_hsoftmax_decoder_step_is_normalised():
+    model = tiny_model("hsoftmax")
+    src, lens = padded(SOURCES)
+    memory, state = model.encode(src, lens)
+    feed, _ = model.step(paddle.full([3], V, dtype="int64"), state, paddle.zeros([3, 8]), memory)
+    probs = np.exp(model.step_log_probs(feed).numpy().astype(np.float64))  # (3, V)
+    np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-5)
+
+
+# -- data ------------------------------------------------------------------------------------------
+REAL_HEADWORDS = ("G友 ", "〇 ", "咱們 ", "大廈 ", "為毛 ", "王 王 [Wang2]", "課文 ", "鉄 ", "一下兒 ",
+                  "七律 ", "雞 鸡 [ji1]", "心心相印 ")
+
+
+@pytest.fixture(scope="module")
+def real_lines(tmp_path_factory):
+    """Real CC-CEDICT lines (with the file's header comments) copied to a small file."""
+    lines = cedict_path().read_text(encoding="utf-8").splitlines()
+    picked = [line for line in lines if line.startswith("#")][:3]
+    picked += [line for line in lines if line.startswith(REAL_HEADWORDS)]
+    path = tmp_path_factory.mktemp("cedict") / "cedict.txt"
+    path.write_text("\n".join(picked) + "\n", encoding="utf-8")
+    return path
+
+
+def test_cedict_rules_on_real_lines(real_lines):
+    got = {"".join(src): " ".join(tgt) for src, tgt in read_cedict(real_lines)}
+    assert got == {
+        "咱们": "we or us",  # parenthesised note removed
+        "为毛": "why ?",  # "(Internet slang)" removed, punctuation split off
+        "课文": "text",  # CL: classifier sense never used
+        "鸡": "fowl",
+        "心心相印": "two hearts beat as one ; a kindred spirit",
+    }
+    # dropped: G友 (Latin letter), 〇 (not a CJK ideograph), 大厦 (only a "used in" note), 王
+    # (surname only), 鉄 / 一下儿 (variants), 七律 (abbr. for)
+    assert gloss_tokens("To Stand (sth) Up, Don't!") == ["to", "stand", "(", "sth", ")", "up", ",", "don't", "!"]
+
+
+@pytest.fixture(scope="module")
+def cedict():
+    return read_cedict()
+
+
+def test_cedict_split_is_deterministic_and_disjoint(cedict):
+    a, b = split_811(cedict), split_811(read_cedict())
+    assert {k: len(v) for k, v in a.items()} == {"test": 11301, "valid": 11301, "train": 90410}
+    assert a == b
+    keys = {part: {("".join(s), " ".join(t)) for s, t in pairs} for part, pairs in a.items()}
+    assert sum(map(len, keys.values())) == len(cedict)  # no pair in two splits, none repeated
+    assert not any(ch.isascii() or ch == "〇" for s, _ in cedict for ch in s)  # CJK ideographs only
+
+
+@pytest.mark.parametrize("text, message", [
+    ("猫\tcat\n狗 dog\n", r"pairs\.tsv:2: expected 'source<TAB>target', found no tab"),
+    ("猫\tcat\n\t dog\n", r"pairs\.tsv:2: empty source side"),
+    ("猫\tcat\n\n狗\t  \n", r"pairs\.tsv:3: empty target side"),
+])
+def test_tsv_errors_name_file_and_line(tmp_path, text, message):
+    path = tmp_path / "pairs.tsv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(CorpusError, match=message):
+        read_parallel_tsv(path)
+
+
+def test_aligned_files_and_errors(tmp_path):
+    src, tgt = tmp_path / "src.txt", tmp_path / "tgt.txt"
+    src.write_text("我 爱 你\n\n猫\n", encoding="utf-8")
+    tgt.write_text("i love you\n\ncat\n", encoding="utf-8")
+    assert read_parallel_files(src, tgt, "whitespace") == [(["我", "爱", "你"], ["i", "love", "you"]),
+                                                            (["猫"], ["cat"])]
+    assert read_parallel_files(src, tgt)[0][0] == ["我", "爱", "你"]  # char: spaces are not tokens
+    tgt.write_text("i love you\n\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"tgt\.txt: has 2 lines but .*src\.txt has 3"):
+        read_parallel_files(src, tgt)
+    tgt.write_text("i love you\nhello\ncat\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"src\.txt:2: blank line, but line 2 of .*tgt\.txt is not"):
+        read_parallel_files(src, tgt)
+
+
+def test_retrieval_baseline_and_scores():
+    train = [(list("火山"), ["volcano"]), (list("火车"), ["train"]), (list("山"), ["mountain"]),
+             (list("水"), ["water"]), (list("河水"), ["water"])]
+    got = char_overlap_baseline(train, [list("火山灰"), list("火"), list("猫")])
+    # 火山灰 shares 2 with 火山; 火 ties 火山 / 火车 -> first; 猫 shares nothing -> most frequent gloss
+    assert got == [["volcano"], ["volcano"], ["water"]]
+    perfect = bleu_chrf([["a", "cat", "sat", "on", "the", "mat"]], [["a", "cat", "sat", "on", "the", "mat"]])
+    assert perfect["bleu"] == pytest.approx(100.0) and perfect["chrf"] == pytest.approx(100.0)
+
+
+# -- end to end --------------------------------------------------------------------------------------
+def test_seq2seq_command_and_predict(cedict, tmp_path, capsys):
+    from paddle_hsoftmax.cli import main
+
+    short = [(s, t) for s, t in cedict if len(t) <= 3][:600]
+    files = {}
+    for part, pairs in (("train", short[:500]), ("valid", short[500:550]), ("test", short[550:])):
+        files[part] = tmp_path / f"{part}.tsv"
+        files[part].write_text("".join(f"{''.join(s)}\t{' '.join(t)}\n" for s, t in pairs), encoding="utf-8")
+    out = tmp_path / "run"
+    args = ["seq2seq", "--train", str(files["train"]), "--valid", str(files["valid"]), "--test", str(files["test"]),
+            "--output-dir", str(out), "--output", "hsoftmax", "--epochs", "2", "--hidden", "16", "--embed-dim", "8",
+            "--min-count", "1", "--beam", "3", "--max-test", "20", "--batch-size", "50", "--max-target-len", "6",
+            "--no-progress"]
+    assert main(args) == 0
+    assert "retrieval baseline" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    for key in ("test_bleu", "test_chrf", "test_greedy_bleu", "tokens_per_sec", "train_seconds"):
+        assert metrics[key] >= 0, key
+    assert metrics["beam_size"] == 3 and metrics["test_items"] == 20
+    assert {"bleu", "chrf"} <= set(metrics["baseline"]) and metrics["baseline"]["train_pairs"] == 500
+    for name in ("source_tokens.txt", "target_vocab.tsv", "config.json", "checkpoints/best.pdckpt"):
+        assert (out / name).exists(), name
+
+    from paddle_hsoftmax.inference import load_translator, run_kind
+
+    assert run_kind(out) == "seq2seq"
+    translate, config = load_translator(out)
+    assert config.beam_size == 3
+    lines = tmp_path / "in.txt"
+    lines.write_text("火山\n\n电脑\n", encoding="utf-8")
+    assert main(["predict", str(out), "--input", str(lines)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == translate(["火山", "电脑"])
+    assert len(printed) == 2 and all(len(p.split()) <= 6 for p in printed)
