@@ -174,7 +174,7 @@ def test_tag_command_on_own_files(tmp_path, capsys):
     predicted = predict(texts)
     inputs = TaggerInputs.load(run)
     eager = SequenceTagger(len(inputs.vocab), len(tag_names), embed_dim=16, hidden_size=16, crf=True,
-                           num_chars=len(inputs.chars))
+                           num_chars=len(inputs.subunits))
     eager.set_state_dict(paddle.load(str(run / "checkpoints" / "best.pdckpt"))["model"])
     eager.eval()
     for (words, _), (tokens, tags) in zip(sents[100:110], predicted):
@@ -210,12 +210,29 @@ def test_ner_spans_from_peoples_daily_slice(tmp_path, capsys):
             "--embed-dim", "16", "--hidden", "16", "--no-progress", "--tokenizer", "char"]
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert "span scoring (bio)" in printed and "character features" not in printed  # one-character tokens
+    assert "span scoring (bio)" in printed and "bigrams features" in printed  # one-character tokens
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert 0 <= metrics["test_f1"] <= 1 and set(metrics["test"]["per_type"]) <= {"PER", "LOC", "ORG"}
-    assert "valid_f1" in metrics and not (out / "chars.txt").exists()
+    assert "valid_f1" in metrics and (out / "bigrams.txt").exists() and not (out / "chars.txt").exists()
     raw = tmp_path / "raw.txt"
     raw.write_text("江泽民在北京\n", encoding="utf-8")
     assert main(["predict", str(out), "--input", str(raw)]) == 0
     line = capsys.readouterr().out.strip()
     assert [tok.rpartition("/")[0] for tok in line.split()] == list("江泽民在北京")
+
+
+def test_bigram_features_of_character_tokens():
+    from paddle_hsoftmax.tasks.tag import TaggerInputs
+
+    sents = [list("中国人民"), list("人民日报"), list("中国人民")]
+    inputs = TaggerInputs.build(sents, min_count=1, mode="bigrams")
+    ids, grams = inputs.encode(list("中国人民"))
+    assert grams.shape == (4, 2)
+    # left bigram of a character == right bigram of the one before it; ends use <s> and </s>
+    assert grams[1:, 0].tolist() == grams[:-1, 1].tolist()
+    assert inputs.subunits.encode(["<s>中", "民</s>"]).tolist() == [grams[0, 0], grams[3, 1]]
+    # bigrams seen once in training read as unknown (id 1): 日报 appears once
+    assert inputs.encode(list("日报"))[1][0, 1] == 1
+    chars = TaggerInputs.build(sents, 1, "chars")
+    zhong, guo, ren = chars.subunits.encode(["中", "国", "人"]).tolist()
+    assert chars.encode(["中国", "人"])[1].tolist() == [[zhong, guo], [ren, 0]]  # (T, W), 0 = padding

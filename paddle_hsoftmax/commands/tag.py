@@ -46,8 +46,11 @@ def add_parser(sub):
     p.add_argument("--hidden", type=int, default=d.hidden_size)
     p.add_argument("--layers", type=int, default=d.num_layers)
     p.add_argument("--dropout", type=float, default=d.dropout)
+    p.add_argument("--features", choices=("auto", "chars", "bigrams", "none"), default=d.features,
+                   help="sub-token features: a CNN over each word's characters (chars) or over the "
+                        "character bigrams around each character (bigrams); auto picks by token length")
     p.add_argument("--char-dim", type=int, default=d.char_dim,
-                   help="character-CNN embedding size for unknown words (0 = off)")
+                   help="sub-token embedding size (0 = no sub-token features)")
     p.add_argument("--char-filters", type=int, default=d.char_filters)
     p.add_argument("--min-count", type=int, default=d.min_count)
     p.add_argument("--epochs", type=int, default=5)
@@ -81,14 +84,14 @@ def run(args) -> int:
     if args.epochs < 1:
         raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
     config = TagConfig(crf=args.crf, cell=args.cell, embed_dim=args.embed_dim, hidden_size=args.hidden,
-                       num_layers=args.layers, dropout=args.dropout, char_dim=args.char_dim,
+                       num_layers=args.layers, dropout=args.dropout, features=args.features, char_dim=args.char_dim,
                        char_filters=args.char_filters, min_count=args.min_count, batch_size=args.batch_size,
                        lr=args.lr, tokenizer=args.tokenizer or DATASET_TOKENIZERS.get(args.dataset, "whitespace"),
                        seed=args.seed)
     task = TagTask(config, splits)
     print(f"data: {source}: " + ", ".join(f"{k} {len(v):,} sentences" for k, v in splits.items())
           + f"; {len(task.tags)} tags, {len(task.vocab):,} tokens"
-          + (f", character features ({len(task.inputs.chars):,} characters)" if task.uses_chars else "")
+          + (f", {task.inputs.mode} features ({len(task.inputs.subunits):,} {task.inputs.mode})" if task.uses_chars else "")
           + (f"; span scoring ({task.scheme})" if task.scheme else ""))
     if task.unseen_tags:
         print("tags not seen in training (scored as errors): "
@@ -100,12 +103,12 @@ def run(args) -> int:
     test = task.scores("test")
     metrics.update({"test_accuracy": test["accuracy"], "test": test, "tags": task.tags,
                     **({"test_f1": test["f1"]} if task.scheme else {}),
-                    "unseen_tags": task.unseen_tags, "config": dataclasses.asdict(config),
+                    "unseen_tags": task.unseen_tags, "config": dataclasses.asdict(task.config),
                     "process_seconds": time.perf_counter() - start})
     export_model(task.model, out / "inference", with_chars=task.uses_chars)
     task.inputs.save(out)
     atomic_write_text(out / "tags.txt", "\n".join(task.tags) + "\n")
-    atomic_write_text(out / "config.json", json.dumps(dataclasses.asdict(config), indent=2))
+    atomic_write_text(out / "config.json", json.dumps(dataclasses.asdict(task.config), indent=2))
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2, ensure_ascii=False))
     spans = f", span F1 {test['f1']:.4f} (P {test['precision']:.4f}, R {test['recall']:.4f})" if task.scheme else ""
     print(f"best epoch {metrics['best_epoch']} ({task.selection_metric} {trainer.state['best']:.4f}); "

@@ -34,9 +34,11 @@ class TagConfig:
     Attributes:
         tokenizer: how ``predict`` splits raw text into tokens (``whitespace`` for
             pre-segmented words, ``char`` for character-level tag sets, or ``jieba``).
-        char_dim: character embedding size of the character CNN; 0 turns character features
-            off (they are off anyway when every training token is one character).
-        char_filters: the character CNN's feature size.
+        features: sub-token features (:class:`TaggerInputs`): ``chars``, ``bigrams``, ``none``
+            or ``auto`` (characters when some training token is longer than one character,
+            character bigrams when all are single characters).
+        char_dim: embedding size of the sub-token CNN; 0 turns the features off.
+        char_filters: the sub-token CNN's feature size.
     """
 
     crf: bool = False
@@ -45,6 +47,7 @@ class TagConfig:
     hidden_size: int = 128
     num_layers: int = 1
     dropout: float = 0.3
+    features: str = "auto"
     char_dim: int = 32
     char_filters: int = 64
     min_count: int = 1
@@ -62,6 +65,8 @@ class TagConfig:
         for name in ("embed_dim", "hidden_size", "num_layers", "batch_size", "min_count", "char_filters"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.features not in ("auto", "none", *TaggerInputs.MODES):
+            raise ValueError(f"--features must be auto, none, chars or bigrams, got {self.features!r}")
         if self.char_dim < 0:
             raise ValueError(f"--char-dim must be >= 0 (0 = off), got {self.char_dim}")
         if not 0 <= self.dropout < 1:
@@ -69,44 +74,71 @@ class TagConfig:
 
 
 class TaggerInputs:
-    """Words -> token ids ``[T]`` and (optionally) character ids ``[T, W]``; pads batches.
+    """Tokens -> token ids ``[T]`` and (optionally) sub-token ids ``[T, W]``; pads batches.
 
-    The same object encodes training data and, rebuilt from ``tokens.txt`` / ``chars.txt``,
-    the raw text that ``predict`` reads.
+    The sub-token features that :class:`~paddle_hsoftmax.models.char_cnn.CharCNN` reads:
+
+    - ``"chars"`` (tokens are words): each word's characters, so an unknown word still has
+      features (Ma & Hovy 2016);
+    - ``"bigrams"`` (tokens are characters, as in segmentation or character-level NER): the two
+      character bigrams around each character, ``c[i-1] c[i]`` and ``c[i] c[i+1]`` (``<s>`` /
+      ``</s>`` at the ends), the standard extra feature of character taggers (Pei et al. 2014;
+      Chen et al. 2015); bigrams seen once in training read as unknown.
+
+    The same object encodes training data and, rebuilt from ``tokens.txt`` and ``chars.txt`` /
+    ``bigrams.txt``, the raw text that ``predict`` reads.
 
     Args:
-        vocab: word index (0 = padding, 1 = unknown).
-        chars: character index, or None for no character features.
+        vocab: token index (0 = padding, 1 = unknown).
+        subunits: the character or bigram index, or None for no sub-token features.
+        mode: ``"chars"``, ``"bigrams"`` or None.
     """
 
     MAX_WORD_CHARS = 16  # longer words keep their first 16 characters for the character CNN
+    MODES = ("chars", "bigrams")
 
-    def __init__(self, vocab: TokenIndex, chars: Optional[TokenIndex]) -> None:
+    def __init__(self, vocab: TokenIndex, subunits: Optional[TokenIndex] = None, mode: Optional[str] = None) -> None:
+        if (subunits is None) != (mode is None) or (mode is not None and mode not in self.MODES):
+            raise ValueError(f"mode must be one of {self.MODES} with a sub-unit index, or None without; got {mode!r}")
         self.vocab = vocab
-        self.chars = chars
+        self.subunits = subunits
+        self.mode = mode
+
+    @staticmethod
+    def _bigrams(tokens: Sequence[str]) -> List[Tuple[str, str]]:
+        padded = ["<s>", *tokens, "</s>"]
+        return [(padded[i] + padded[i + 1], padded[i + 1] + padded[i + 2]) for i in range(len(tokens))]
 
     @classmethod
-    def build(cls, sentences: Sequence[Sequence[str]], min_count: int, use_chars: bool) -> "TaggerInputs":
+    def build(cls, sentences: Sequence[Sequence[str]], min_count: int, mode: Optional[str]) -> "TaggerInputs":
         vocab = TokenIndex.build(sentences, min_count=min_count)
-        chars = None
-        if use_chars:
-            chars = TokenIndex.build([[c for w in s for c in w] for s in sentences], min_count=1)
-        return cls(vocab, chars)
+        if mode == "chars":
+            return cls(vocab, TokenIndex.build([[c for w in s for c in w] for s in sentences], min_count=1), mode)
+        if mode == "bigrams":
+            # each bigram of ["<s>", *s, "</s>"] once (every one is a left and a right bigram)
+            padded = (["<s>", *s, "</s>"] for s in sentences)
+            grams = TokenIndex.build([[p[i] + p[i + 1] for i in range(len(p) - 1)] for p in padded], min_count=2)
+            return cls(vocab, grams, mode)
+        return cls(vocab)
 
     def encode(self, words: Sequence[str]) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         ids = self.vocab.encode(words)  # (T,)
-        if self.chars is None:
+        if self.mode is None:
             return ids, None
+        if self.mode == "bigrams":
+            pairs = self._bigrams(words)
+            return ids, np.stack([self.subunits.encode([a for a, _ in pairs]),
+                                  self.subunits.encode([b for _, b in pairs])], axis=1).reshape(len(words), 2)  # (T, 2)
         width = max([min(len(w), self.MAX_WORD_CHARS) for w in words] + [1])
         char_ids = np.zeros((len(words), width), dtype=np.int64)  # (T, W)
         for i, w in enumerate(words):
             w = w[: self.MAX_WORD_CHARS]
-            char_ids[i, : len(w)] = self.chars.encode(list(w))
+            char_ids[i, : len(w)] = self.subunits.encode(list(w))
         return ids, char_ids
 
     @staticmethod
     def pad_chars(rows: Sequence[np.ndarray], T: int) -> np.ndarray:
-        """``[B, T, W]`` character ids from per-sentence ``[T_i, W_i]`` arrays."""
+        """``[B, T, W]`` sub-token ids from per-sentence ``[T_i, W_i]`` arrays."""
         W = max(r.shape[1] for r in rows)
         out = np.zeros((len(rows), T, W), dtype=np.int64)
         for i, r in enumerate(rows):
@@ -114,20 +146,24 @@ class TaggerInputs:
         return out
 
     def batch(self, encoded: Sequence[Tuple[np.ndarray, Optional[np.ndarray]]]):
-        """``(tokens [B, T], lengths [B], chars [B, T, W] or None)``."""
+        """``(tokens [B, T], lengths [B], sub-tokens [B, T, W] or None)``."""
         tokens, lengths = ClassifyTask.pad([ids for ids, _ in encoded])
-        chars = None if self.chars is None else self.pad_chars([c for _, c in encoded], tokens.shape[1])
+        chars = None if self.mode is None else self.pad_chars([c for _, c in encoded], tokens.shape[1])
         return tokens, lengths, chars
 
     def save(self, directory: Path) -> None:
         self.vocab.save(Path(directory) / "tokens.txt")
-        if self.chars is not None:
-            self.chars.save(Path(directory) / "chars.txt")
+        if self.mode is not None:
+            self.subunits.save(Path(directory) / f"{self.mode}.txt")
 
     @classmethod
     def load(cls, directory: Path) -> "TaggerInputs":
-        chars = Path(directory) / "chars.txt"
-        return cls(TokenIndex.load(Path(directory) / "tokens.txt"), TokenIndex.load(chars) if chars.exists() else None)
+        vocab = TokenIndex.load(Path(directory) / "tokens.txt")
+        for mode in cls.MODES:
+            path = Path(directory) / f"{mode}.txt"
+            if path.exists():
+                return cls(vocab, TokenIndex.load(path), mode)
+        return cls(vocab)
 
 
 class TagTask:
@@ -152,8 +188,14 @@ class TagTask:
         self.scheme = span_scheme(self.tags)
         self.selection_metric = "valid_f1" if self.scheme else "valid_accuracy"
         train_words = [w for w, _ in splits["train"]]
-        self.uses_chars = config.char_dim > 0 and any(len(w) > 1 for s in train_words for w in s)
-        self.inputs = TaggerInputs.build(train_words, config.min_count, self.uses_chars)
+        features = config.features
+        if config.char_dim == 0:
+            features = "none"
+        elif features == "auto":
+            features = "chars" if any(len(w) > 1 for s in train_words for w in s) else "bigrams"
+        self.config = config = dataclasses.replace(config, features=features)  # what predict must rebuild
+        self.uses_chars = features != "none"
+        self.inputs = TaggerInputs.build(train_words, config.min_count, None if features == "none" else features)
         self.unseen_tags: Dict[str, int] = {}
         self.data = {}
         for part, items in splits.items():
@@ -172,7 +214,7 @@ class TagTask:
         self.model = SequenceTagger(
             len(self.inputs.vocab), len(self.tags), embed_dim=config.embed_dim, hidden_size=config.hidden_size,
             num_layers=config.num_layers, cell=config.cell, dropout=config.dropout, crf=config.crf,
-            num_chars=len(self.inputs.chars) if self.uses_chars else 0, char_dim=config.char_dim,
+            num_chars=len(self.inputs.subunits) if self.uses_chars else 0, char_dim=config.char_dim,
             char_filters=config.char_filters,
         )
         self.optimizer = paddle.optimizer.Adam(
@@ -252,5 +294,5 @@ class TagTask:
 
     def hparams(self) -> Dict[str, Any]:
         d = dataclasses.asdict(self.config)
-        d.update(num_tags=len(self.tags), vocab_size=len(self.vocab), char_features=self.uses_chars)
+        d.update(num_tags=len(self.tags), vocab_size=len(self.vocab))
         return d
