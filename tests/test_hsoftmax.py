@@ -163,6 +163,26 @@ def test_log_prob_equals_full_log_prob_at_target(kind):
     np.testing.assert_allclose(lp.numpy(), picked, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("kind", ["huffman", "balanced", "clustered"])
+@pytest.mark.parametrize("V", [2, 3, 257])
+def test_full_log_prob_top_down_equals_every_path(kind, V):
+    """The level-by-level full_log_prob equals -forward for every word and the per-path sum."""
+    if kind == "clustered":
+        from paddle_hsoftmax.cluster_tree import build_clustered_tree
+
+        rng = np.random.default_rng(1)
+        tree = build_clustered_tree(rng.normal(size=(V, 4)), counts=rng.integers(1, 100, size=V))
+    else:
+        tree = make_tree(kind, V)
+    layer = make_layer(tree, 6)
+    h = paddle.randn([4, 6])
+    full = layer.full_log_prob(h).numpy()  # (4, V)
+    every = paddle.to_tensor(np.arange(V))
+    nll = layer(h.unsqueeze(1).expand([4, V, 6]), every.unsqueeze(0).expand([4, V])).numpy()
+    np.testing.assert_allclose(full, -nll, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(full, layer._full_log_prob_by_paths(h).numpy(), rtol=1e-12, atol=1e-12)
+
+
 def test_predict_is_exact_topk():
     tree = make_tree("huffman", 300)
     layer = make_layer(tree, 6)

@@ -216,18 +216,91 @@ class HierarchicalSoftmax(OutputLayer):
         return per_node.sum(axis=-1)  # (N, K)
 
     def _full_log_prob(self, hidden: paddle.Tensor) -> paddle.Tensor:
+        """Every word's log-probability, top-down: each node's log-probability is its parent's
+        plus the log-sigmoid of the branch taken, one tree level at a time, so every inner node
+        and leaf is computed once (``O(N V)`` additions instead of ``O(N V L)`` for summing each
+        leaf's padded path). Under ``paddle.jit.to_static`` the tables cannot be read on the host,
+        so the export sums each word's path instead (same values)."""
+        if not paddle.in_dynamic_mode():
+            return self._full_log_prob_by_paths(hidden)
+        # rows, not columns: gathering whole rows of a [nodes, N] table is a contiguous copy,
+        # gathering columns of an [N, nodes] one is a strided walk (several times slower on CPU)
+        logits = paddle.matmul(self.weight, hidden, transpose_y=True)  # (V-1, N)
+        if self.bias is not None:
+            logits = logits + self.bias.unsqueeze(1)
+        # rows: [log sigmoid(-z) for left branches | log sigmoid(z) for right branches]
+        branch = paddle.concat([F.log_sigmoid(-logits), F.log_sigmoid(logits)], axis=0)  # (2(V-1), N)
+        levels, leaf_order = self._levels()
+        inner = paddle.zeros([1, paddle.shape(hidden)[0]], dtype=logits.dtype)  # (1, N): the root, log p = 0
+        leaves = []
+        for parent_pos, branch_row, is_leaf in levels:
+            # children of this level: parent's log-prob + the branch's log-sigmoid
+            child = paddle.gather(inner, paddle.to_tensor(parent_pos)) + paddle.gather(
+                branch, paddle.to_tensor(branch_row)
+            )  # (children, N)
+            leaves.append(paddle.gather(child, paddle.to_tensor(np.flatnonzero(is_leaf))))
+            inner = paddle.gather(child, paddle.to_tensor(np.flatnonzero(~is_leaf)))
+        log_p = paddle.concat(leaves, axis=0)  # (V, N), leaves in level order
+        return paddle.gather(log_p, paddle.to_tensor(leaf_order)).t()  # (N, V), word order
+
+    def _levels(self):
+        """The tree by levels, from the path tables (cached; rebuilt if the tables change).
+
+        Returns ``(levels, leaf_order)``: for each depth ``d``, the children at depth ``d + 1``
+        as ``(position of each child's parent among the inner nodes at depth d, its row in
+        the branch table, whether it is a leaf)``; ``leaf_order[w]`` is word w's row in the
+        concatenation of the levels' leaves.
+        """
+        nodes = self.path_nodes.numpy()
+        key = (nodes.shape, int(nodes.sum()), int(self.path_codes.numpy().sum()))
+        cached = getattr(self, "_levels_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        codes = self.path_codes.numpy()
+        lengths = (codes >= 0).sum(axis=1)
+        V, n_inner = nodes.shape[0], self.num_inner
+        # every edge (parent inner node, code, child) with the child's depth; a child is inner
+        # node nodes[w, j+1] or, at the end of the path, the leaf w (id n_inner + w)
+        parent, code, child, depth = [], [], [], []
+        for j in range(nodes.shape[1]):
+            rows = np.flatnonzero(lengths > j)
+            last = lengths[rows] == j + 1
+            parent.append(nodes[rows, j])
+            code.append(codes[rows, j])
+            child.append(np.where(last, n_inner + rows, nodes[rows, np.minimum(j + 1, nodes.shape[1] - 1)]))
+            depth.append(np.full(rows.size, j + 1))
+        parent, code, child, depth = map(np.concatenate, (parent, code, child, depth))
+        _, first = np.unique(child, return_index=True)  # each edge once (shared path prefixes repeat it)
+        parent, code, child, depth = parent[first], code[first], child[first], depth[first]
+        levels, leaf_cols = [], []
+        position = {0: 0}  # inner node -> position among the inner nodes of its level
+        for d in range(1, int(depth.max()) + 1):
+            at = np.flatnonzero(depth == d)
+            order = at[np.argsort(child[at], kind="stable")]
+            is_leaf = child[order] >= n_inner
+            parent_pos = np.fromiter((position[p] for p in parent[order]), dtype=np.int64, count=order.size)
+            branch_row = parent[order] + code[order].astype(np.int64) * n_inner
+            levels.append((parent_pos, branch_row, is_leaf))
+            inner_children = child[order][~is_leaf]
+            position = {int(c): i for i, c in enumerate(inner_children)}
+            leaf_cols.append(child[order][is_leaf] - n_inner)
+        leaf_order = np.empty(V, dtype=np.int64)
+        leaf_order[np.concatenate(leaf_cols)] = np.arange(V)
+        self._levels_cache = (key, (levels, leaf_order))
+        return levels, leaf_order
+
+    def _full_log_prob_by_paths(self, hidden: paddle.Tensor) -> paddle.Tensor:
+        """Every word's log-probability as the sum over its padded path (one ``[N, V]`` gather
+        per path slot): graph-friendly, ``O(N V L)``."""
         logits = paddle.matmul(hidden, self.weight, transpose_y=True)  # (N, V-1)
         if self.bias is not None:
             logits = logits + self.bias
-        zero = paddle.zeros([logits.shape[0], 1], dtype=logits.dtype)
+        zero = paddle.zeros([paddle.shape(logits)[0], 1], dtype=logits.dtype)
         # columns: [log sigmoid(-z) for left branches | log sigmoid(z) for right | 0 for padding]
         table = paddle.concat([F.log_sigmoid(-logits), F.log_sigmoid(logits), zero], axis=1)
         codes = self.path_codes
-        valid = codes >= 0
         column = paddle.where(
-            valid,
-            self.path_nodes + codes * self.num_inner,
-            paddle.full_like(codes, 2 * self.num_inner),
+            codes >= 0, self.path_nodes + codes * self.num_inner, paddle.full_like(codes, 2 * self.num_inner)
         )  # (V, L)
         log_p = paddle.index_select(table, column[:, 0], axis=1)  # (N, V)
         for slot in range(1, self.max_length):
