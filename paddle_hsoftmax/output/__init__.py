@@ -1,7 +1,7 @@
 """Large-vocabulary output layers sharing one interface (see :mod:`.base`)."""
 
 from .adaptive import AdaptiveSoftmax
-from .base import OutputLayer, TopK
+from .base import LogitOutputLayer, OutputLayer, TopK
 from .cnn_softmax import CNNSoftmax, word_char_table
 from .dsoftmax import DifferentiatedSoftmax, default_bands
 from .full import FullSoftmax
@@ -9,6 +9,7 @@ from .hsoftmax import HierarchicalSoftmax
 
 __all__ = [
     "OutputLayer",
+    "LogitOutputLayer",
     "TopK",
     "HierarchicalSoftmax",
     "FullSoftmax",

@@ -20,7 +20,7 @@ from typing import NamedTuple, Optional
 import paddle
 import paddle.nn as nn
 
-__all__ = ["OutputLayer", "TopK"]
+__all__ = ["OutputLayer", "LogitOutputLayer", "TopK"]
 
 
 class TopK(NamedTuple):
@@ -141,6 +141,31 @@ class OutputLayer(nn.Layer):
     @staticmethod
     def _restore(flat: paddle.Tensor, like: paddle.Tensor) -> paddle.Tensor:
         return flat.reshape(_shape_of(like))
+
+
+class LogitOutputLayer(OutputLayer):
+    """An output layer that scores every word with one logit and normalises them with a single
+    softmax over all V (full softmax, D-softmax, CNN-softmax): subclasses provide
+    :meth:`logits`; the NLL and the log-probabilities follow, exactly::
+
+        -log p(w | h) = logsumexp(logits) - logits[w]
+
+    ``logits - logsumexp(logits)`` rather than ``F.log_softmax``: Paddle 3.3's CPU
+    ``log_softmax`` kernel is superlinearly slow on long rows (8 s over ``[1024, 8000]``).
+    """
+
+    def logits(self, hidden: paddle.Tensor) -> paddle.Tensor:
+        """Unnormalised scores for flat ``hidden[N, D]``; returns ``[N, V]``."""
+        raise NotImplementedError
+
+    def _nll(self, hidden: paddle.Tensor, target: paddle.Tensor) -> paddle.Tensor:
+        logits = self.logits(hidden)  # (N, V)
+        picked = paddle.take_along_axis(logits, target.unsqueeze(-1), axis=-1).squeeze(-1)  # (N,)
+        return paddle.logsumexp(logits, axis=-1) - picked  # (N,)
+
+    def _full_log_prob(self, hidden: paddle.Tensor) -> paddle.Tensor:
+        logits = self.logits(hidden)  # (N, V)
+        return logits - paddle.logsumexp(logits, axis=-1, keepdim=True)
 
 
 def _shape_of(x: paddle.Tensor, last: Optional[int] = None):

@@ -33,7 +33,7 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
-from .base import OutputLayer
+from .base import LogitOutputLayer
 
 __all__ = ["CNNSoftmax", "word_char_table"]
 
@@ -93,7 +93,7 @@ class _Cache(NamedTuple):
     sources: Tuple[paddle.Tensor, ...]
 
 
-class CNNSoftmax(OutputLayer):
+class CNNSoftmax(LogitOutputLayer):
     """Exact softmax over V words whose output embeddings come from a character CNN.
 
     Args:
@@ -274,19 +274,10 @@ class CNNSoftmax(OutputLayer):
             embeddings = embeddings + self.correction_projection(self.correction)  # (V, D)
         return embeddings
 
-    # -- OutputLayer ---------------------------------------------------------------------------
-    def _logits(self, hidden: paddle.Tensor) -> paddle.Tensor:
+    # -- LogitOutputLayer ----------------------------------------------------------------------
+    def logits(self, hidden: paddle.Tensor) -> paddle.Tensor:
+        """``h . e_w + b_w`` for every word: flat ``hidden[N, D]`` -> ``[N, V]``."""
         return paddle.matmul(hidden, self.output_embeddings(), transpose_y=True) + self.bias  # (N, V)
-
-    def _nll(self, hidden: paddle.Tensor, target: paddle.Tensor) -> paddle.Tensor:
-        logits = self._logits(hidden)  # (N, V)
-        picked = paddle.take_along_axis(logits, target.unsqueeze(-1), axis=-1).squeeze(-1)  # (N,)
-        return paddle.logsumexp(logits, axis=-1) - picked  # (N,)
-
-    def _full_log_prob(self, hidden: paddle.Tensor) -> paddle.Tensor:
-        logits = self._logits(hidden)  # (N, V)
-        # not F.log_softmax: Paddle 3.3's CPU kernel is superlinearly slow on long rows
-        return logits - paddle.logsumexp(logits, axis=-1, keepdim=True)
 
 
 def _as_table(word_chars) -> np.ndarray:

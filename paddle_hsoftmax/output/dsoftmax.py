@@ -24,12 +24,12 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 import paddle
 
-from .base import OutputLayer
+from .base import LogitOutputLayer
 
 __all__ = ["DifferentiatedSoftmax", "default_bands"]
 
 
-class DifferentiatedSoftmax(OutputLayer):
+class DifferentiatedSoftmax(LogitOutputLayer):
     """Exact D-softmax with ``K`` frequency bands.
 
     Args:
@@ -148,17 +148,6 @@ class DifferentiatedSoftmax(OutputLayer):
         if self.bias is not None:
             logits = logits + self.bias
         return logits
-
-    # -- OutputLayer ---------------------------------------------------------------------------
-    def _nll(self, hidden: paddle.Tensor, target: paddle.Tensor) -> paddle.Tensor:
-        logits = self.logits(hidden)  # (N, V)
-        lse = paddle.logsumexp(logits, axis=-1)  # (N,)
-        picked = paddle.take_along_axis(logits, target.unsqueeze(-1), axis=-1).squeeze(-1)  # (N,)
-        return lse - picked
-
-    def _full_log_prob(self, hidden: paddle.Tensor) -> paddle.Tensor:
-        logits = self.logits(hidden)  # (N, V)
-        return logits - paddle.logsumexp(logits, axis=-1, keepdim=True)
 
 
 def default_bands(num_classes: int, feature_size: int) -> Tuple[List[int], List[int]]:

@@ -26,12 +26,12 @@ from typing import Optional
 import numpy as np
 import paddle
 
-from .base import OutputLayer
+from .base import LogitOutputLayer
 
 __all__ = ["FullSoftmax"]
 
 
-class FullSoftmax(OutputLayer):
+class FullSoftmax(LogitOutputLayer):
     """Exact softmax over all ``V`` words.
 
     Args:
@@ -101,14 +101,3 @@ class FullSoftmax(OutputLayer):
         if self.bias is not None:
             logits = logits + self.bias
         return logits
-
-    # -- OutputLayer ---------------------------------------------------------------------------
-    def _nll(self, hidden: paddle.Tensor, target: paddle.Tensor) -> paddle.Tensor:
-        logits = self.logits(hidden)  # (N, V)
-        lse = paddle.logsumexp(logits, axis=-1)  # (N,)
-        picked = paddle.take_along_axis(logits, target.unsqueeze(-1), axis=-1).squeeze(-1)  # (N,)
-        return lse - picked
-
-    def _full_log_prob(self, hidden: paddle.Tensor) -> paddle.Tensor:
-        logits = self.logits(hidden)  # (N, V)
-        return logits - paddle.logsumexp(logits, axis=-1, keepdim=True)
