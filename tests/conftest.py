@@ -26,3 +26,29 @@ def pd_counts() -> np.ndarray:
             counts.update(tok.rpartition("/")[0] for tok in line.split())
     kept = sorted((c for c in counts.values() if c >= 5), reverse=True)
     return np.asarray(kept, dtype=np.int64)
+
+
+def central_difference(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central finite differences of the scalar function ``f`` at the float64 array ``x``."""
+    grad = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        for sign in (1, -1):
+            bumped = x.copy()
+            bumped[idx] += sign * eps
+            grad[idx] += sign * f(bumped) / (2 * eps)
+    return grad
+
+
+def param_difference(loss, param, eps: float = 1e-6) -> np.ndarray:
+    """Central finite differences of ``loss()`` with respect to the Paddle parameter ``param``
+    (its value is restored afterwards)."""
+    base = param.numpy().copy()
+
+    def at(value):
+        param.set_value(value)
+        return loss()
+
+    try:
+        return central_difference(at, base, eps)
+    finally:
+        param.set_value(base)

@@ -3,6 +3,7 @@
 import numpy as np
 import paddle
 import pytest
+from conftest import central_difference, param_difference
 
 from paddle_hsoftmax.output.cnn_softmax import CNNSoftmax, word_char_table
 
@@ -160,24 +161,11 @@ def test_finite_differences():
 
     eps = 1e-6
     for name, param in params.items():
-        base = param.numpy().copy()
-        numeric = np.zeros_like(base)
-        for idx in np.ndindex(base.shape):
-            for sign in (1, -1):
-                bumped = base.copy()
-                bumped[idx] += sign * eps
-                param.set_value(bumped)
-                numeric[idx] += sign * loss(h_np) / (2 * eps)
-        param.set_value(base)
+        numeric = param_difference(lambda: loss(h_np), param, eps)
         np.testing.assert_allclose(analytic[name], numeric, rtol=1e-5, atol=1e-8, err_msg=name)
     assert np.all(analytic["char_embedding.weight"][0] == 0)  # padding row
     assert np.any(analytic["correction"][3] != 0)  # the word without characters still learns
-    numeric = np.zeros_like(h_np)
-    for idx in np.ndindex(h_np.shape):
-        for sign in (1, -1):
-            bumped = h_np.copy()
-            bumped[idx] += sign * eps
-            numeric[idx] += sign * loss(bumped) / (2 * eps)
+    numeric = central_difference(loss, h_np, eps)
     np.testing.assert_allclose(h.grad.numpy(), numeric, rtol=1e-5, atol=1e-8)
     assert np.all(h.grad.numpy()[4] == 0)
 

@@ -4,6 +4,7 @@ import numpy as np
 import paddle
 import paddle.nn.functional as F
 import pytest
+from conftest import central_difference, param_difference
 
 from paddle_hsoftmax import HierarchicalSoftmax, build_balanced_tree, build_huffman_tree
 
@@ -116,23 +117,14 @@ def test_finite_differences():
     eps = 1e-6
     for name in ("weight", "bias"):
         param = getattr(layer, name)
-        base = param.numpy().copy()
-        numeric = np.zeros_like(base)
-        for idx in np.ndindex(base.shape):
-            for sign in (1, -1):
-                bumped = base.copy()
-                bumped[idx] += sign * eps
-                param.set_value(bumped)
-                numeric[idx] += sign * loss() / (2 * eps)
-        param.set_value(base)
+        numeric = param_difference(loss, param, eps)
         np.testing.assert_allclose(analytic[name], numeric, rtol=1e-6, atol=1e-8)
-    numeric = np.zeros_like(h_np)
-    for idx in np.ndindex(h_np.shape):
-        for sign in (1, -1):
-            bumped = h_np.copy()
-            bumped[idx] += sign * eps
-            with paddle.no_grad():
-                numeric[idx] += sign * float(layer(paddle.to_tensor(bumped), target).sum()) / (2 * eps)
+
+    def loss_at(h_value):
+        with paddle.no_grad():
+            return float(layer(paddle.to_tensor(h_value), target).sum())
+
+    numeric = central_difference(loss_at, h_np, eps)
     np.testing.assert_allclose(analytic["h"], numeric, rtol=1e-6, atol=1e-8)
 
 

@@ -4,6 +4,7 @@ finite differences, hand gradients and (for the adaptive softmax) Paddle's own m
 import numpy as np
 import paddle
 import pytest
+from conftest import central_difference, param_difference
 
 from paddle_hsoftmax.output import AdaptiveSoftmax, DifferentiatedSoftmax, FullSoftmax, default_bands
 
@@ -189,22 +190,9 @@ def test_finite_differences(kind):
     eps = 1e-6
     for name, param in layer.named_parameters():
         assert param.grad is not None, name
-        base = param.numpy().copy()
-        numeric = np.zeros_like(base)
-        for idx in np.ndindex(base.shape):
-            for sign in (1, -1):
-                bumped = base.copy()
-                bumped[idx] += sign * eps
-                param.set_value(bumped)
-                numeric[idx] += sign * loss(h_np) / (2 * eps)
-        param.set_value(base)
+        numeric = param_difference(lambda: loss(h_np), param, eps)
         np.testing.assert_allclose(param.grad.numpy(), numeric, rtol=1e-5, atol=1e-8, err_msg=name)
-    numeric = np.zeros_like(h_np)
-    for idx in np.ndindex(h_np.shape):
-        for sign in (1, -1):
-            bumped = h_np.copy()
-            bumped[idx] += sign * eps
-            numeric[idx] += sign * loss(bumped) / (2 * eps)
+    numeric = central_difference(loss, h_np, eps)
     np.testing.assert_allclose(h.grad.numpy(), numeric, rtol=1e-5, atol=1e-8)
 
 
