@@ -2,7 +2,8 @@
 entities, word segmentation) or your own CoNLL / word-TAG files.
 
 Outputs in ``--output-dir``: ``metrics.json`` (test token accuracy; span precision / recall / F1
-for BIO/BIOES or b/m/e/s tag sets; training time), ``tokens.txt`` (+ ``chars.txt``), ``tags.txt``,
+for BIO/BIOES or b/m/e/s tag sets; training time), ``tokens.txt`` (+ ``chars.txt`` or
+``bigrams.txt``), ``tags.txt``,
 ``config.json``, ``inference/`` (``paddle.jit.save``; ``train.py predict`` uses it),
 ``checkpoints/`` (best by validation F1 or accuracy) and ``vdl/``.
 """
