@@ -219,3 +219,21 @@ def test_seq2seq_command_and_predict(cedict, tmp_path, capsys):
     printed = capsys.readouterr().out.splitlines()
     assert printed == translate(["火山", "电脑"])
     assert len(printed) == 2 and all(len(p.split()) <= 6 for p in printed)
+
+
+def test_banned_ids_are_never_decoded():
+    """A banned word (the task bans <unk>) never appears in greedy or beam output, even where it
+    is the most probable word; the step distribution itself stays normalised and unchanged."""
+    model = tiny_model()
+    src, lengths = padded(SOURCES)
+    free = model.greedy(src, lengths, max_len=6)
+    favourite = max({w for row in free for w in row}, key=lambda w: sum(row.count(w) for row in free))
+    assert any(favourite in row for row in free)  # the unbanned model does say it
+    banned = Seq2Seq(SRC_V, model.output, bos_id=V, eos_id=0, embed_dim=6, hidden_size=8, banned_ids=(favourite,))
+    banned.set_state_dict(model.state_dict())
+    banned.eval()
+    assert all(favourite not in row for row in banned.greedy(src, lengths, max_len=6))
+    for hyps in banned.beam_search(src, lengths, beam_size=3, max_len=6):
+        assert all(favourite not in h.ids for h in hyps)
+    with pytest.raises(ValueError, match="banned_ids must be output classes"):
+        Seq2Seq(SRC_V, model.output, bos_id=V, eos_id=0, banned_ids=(0,))

@@ -28,7 +28,7 @@ Shapes: source ids ``[B, S]`` (0 = padding) and lengths ``[B]``; decoder inputs 
 
 from __future__ import annotations
 
-from typing import List, NamedTuple, Tuple
+from typing import List, NamedTuple, Sequence, Tuple
 
 import numpy as np
 import paddle
@@ -110,6 +110,10 @@ class Seq2Seq(nn.Layer):
         hidden_size: H: decoder state, attentional state and each encoder direction.
         dropout: on the embeddings and on the attentional state before the output layer.
         input_feed: concatenate ``h~_{t-1}`` to the decoder input (Luong et al. section 3.3).
+        banned_ids: target ids that greedy and beam search never output (e.g. ``<unk>``: a
+            gloss made of ``<unk>`` is useless, and a small model trained on rare-word glosses
+            learns that ``<unk>`` is the safest first word; Marian bans it by default). Training
+            and ``step_log_probs`` are unaffected.
     """
 
     def __init__(
@@ -122,6 +126,7 @@ class Seq2Seq(nn.Layer):
         hidden_size: int = 256,
         dropout: float = 0.2,
         input_feed: bool = True,
+        banned_ids: Sequence[int] = (),
     ) -> None:
         super().__init__()
         V = output.num_classes
@@ -129,6 +134,10 @@ class Seq2Seq(nn.Layer):
             raise ValueError(f"bos_id must be the row after the {V} output classes ({V}), got {bos_id}")
         if not 0 <= eos_id < V:
             raise ValueError(f"eos_id must be an output class in [0, {V - 1}], got {eos_id}")
+        bad = [i for i in banned_ids if not 0 <= i < V or i == eos_id]
+        if bad:
+            raise ValueError(f"banned_ids must be output classes in [0, {V - 1}] other than </s>, got {bad}")
+        self.banned_ids = tuple(int(i) for i in banned_ids)
         if source_vocab_size < 2:
             raise ValueError(f"source_vocab_size must be >= 2, got {source_vocab_size}")
         if not 0 <= dropout < 1:
@@ -208,6 +217,15 @@ class Seq2Seq(nn.Layer):
         """The normalised next-word distribution: ``[N, H] -> log-probabilities [N, V]``."""
         return self.output.full_log_prob(self.features(attentional))  # (N, V)
 
+    def _decoding_log_probs(self, attentional: paddle.Tensor) -> paddle.Tensor:
+        """``step_log_probs`` with the banned ids set to -1e9 (never chosen)."""
+        logp = self.step_log_probs(attentional)  # (N, V)
+        if not self.banned_ids:
+            return logp
+        ban = np.zeros([1, self.vocab_size], dtype=np.float32)
+        ban[0, list(self.banned_ids)] = -1e9
+        return logp + paddle.to_tensor(ban, dtype=logp.dtype)  # (N, V)
+
     # -- decoding (eval mode; reads back to the host between steps) -------------------------------
     @paddle.no_grad()
     def greedy(self, source: paddle.Tensor, lengths: paddle.Tensor, max_len: int) -> List[List[int]]:
@@ -222,7 +240,7 @@ class Seq2Seq(nn.Layer):
         steps = []
         for _ in range(max_len):
             feed, state = self.step(prev, state, feed, memory)
-            prev = paddle.argmax(self.step_log_probs(feed), axis=-1)  # (B,)
+            prev = paddle.argmax(self._decoding_log_probs(feed), axis=-1)  # (B,)
             steps.append(prev)
             done = paddle.logical_or(done, prev == self.eos_id)
             if bool(done.all()):
@@ -257,7 +275,7 @@ class Seq2Seq(nn.Layer):
         width = min(2 * K, K * V)  # enough candidates to keep K alive after K of them end
         for t in range(max_len):
             feed, state = self.step(prev, state, feed, memory)
-            logp = self.step_log_probs(feed).reshape([B, K * V])  # (B, K*V)
+            logp = self._decoding_log_probs(feed).reshape([B, K * V])  # (B, K*V)
             total = logp + paddle.to_tensor(scores, dtype=logp.dtype).repeat_interleave(V, axis=1)  # (B, K*V)
             values, flat = paddle.topk(total, k=width, axis=-1)  # (B, width)
             values, flat = values.numpy().astype(np.float64), flat.numpy()

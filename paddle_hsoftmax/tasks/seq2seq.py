@@ -106,7 +106,7 @@ def build_model(config: Seq2SeqConfig, source_vocab: TokenIndex, target_vocab: V
     output.check_targets = False  # ids come from the vocabulary; the check would read back every step
     return Seq2Seq(len(source_vocab), output, bos_id=len(target_vocab), eos_id=target_vocab.index[EOS],
                    embed_dim=config.embed_dim, hidden_size=config.hidden_size, dropout=config.dropout,
-                   input_feed=config.input_feed)
+                   input_feed=config.input_feed, banned_ids=(target_vocab.index[UNK],))
 
 
 def bleu_chrf(hypotheses: Sequence[Sequence[str]], references: Sequence[Sequence[str]]) -> Dict[str, float]:
