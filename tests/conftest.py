@@ -5,6 +5,7 @@ import itertools
 from pathlib import Path
 
 import numpy as np
+import paddle
 import pytest
 
 from paddle_hsoftmax.data import peoples_daily_path
@@ -52,3 +53,66 @@ def param_difference(loss, param, eps: float = 1e-6) -> np.ndarray:
         return central_difference(at, base, eps)
     finally:
         param.set_value(base)
+
+
+class EmbeddedOutput(paddle.nn.Layer):
+    """``Embedding -> output layer``: a whole model to export, ``(context, target) -> nll``."""
+
+    def __init__(self, vocab_size: int, dim: int, output) -> None:
+        super().__init__()
+        self.emb = paddle.nn.Embedding(vocab_size, dim)
+        self.out = output
+
+    def forward(self, context, target):
+        return self.out(self.emb(context), target)
+
+
+def export_round_trip(model, inputs, specs, tmp_path: Path):
+    """``to_static`` (full graph), ``jit.save``, ``jit.load``: the static and the reloaded
+    outputs equal the eager ones on ``inputs`` and on a smaller batch of them (the exported
+    graph takes any batch shape). Returns the loaded layer."""
+    eager = model(*inputs).numpy()
+    static = paddle.jit.to_static(model, input_spec=specs, full_graph=True)
+    np.testing.assert_allclose(static(*inputs).numpy(), eager, rtol=1e-5)
+    prefix = str(tmp_path / "model")
+    paddle.jit.save(static, prefix)
+    loaded = paddle.jit.load(prefix)
+    np.testing.assert_allclose(loaded(*inputs).numpy(), eager, rtol=1e-5)
+    smaller = [x[:1, :2] for x in inputs]
+    np.testing.assert_allclose(loaded(*smaller).numpy(), eager[:1, :2], rtol=1e-5)
+    return loaded
+
+
+def codes_of(tree):
+    return [tree.code(v) for v in range(tree.num_leaves)]
+
+
+def assert_full_prefix_tree(tree):
+    """The structural facts every tree builder must give: valid tables, unique prefix-free
+    codes, Kraft sum 1, every inner node used, one node per code prefix, parents numbered
+    before their children."""
+    tree.check()
+    codes = codes_of(tree)
+    assert len(set(codes)) == len(codes)
+    ordered = sorted(codes)  # a prefix sorts right before the words it prefixes
+    for a, b in zip(ordered, ordered[1:]):
+        assert not b.startswith(a), (a, b)
+    assert tree.kraft_sum() == pytest.approx(1.0, abs=1e-12)
+    mask = tree.path_mask
+    assert set(np.unique(tree.path_nodes[mask])) == set(range(tree.num_inner))
+    assert np.all(np.diff(tree.path_nodes, axis=1)[mask[:, 1:]] > 0)
+    seen = {}  # the same prefix always passes through the same node
+    for v in range(tree.num_leaves):
+        for d in range(tree.path_lengths[v]):
+            assert seen.setdefault(codes[v][:d], int(tree.path_nodes[v, d])) == int(tree.path_nodes[v, d])
+
+
+def assert_exact_topk(layer, hidden, k: int) -> None:
+    """``predict(hidden, k)`` is the top k of ``full_log_prob``: best first, same values."""
+    values, ids = layer.predict(hidden, k=k)
+    assert values.shape == list(hidden.shape[:-1]) + [k] and ids.shape == values.shape
+    full = layer.full_log_prob(hidden).numpy()
+    order = np.argsort(-full, axis=-1, kind="stable")[..., :k]
+    np.testing.assert_allclose(values.numpy(), np.take_along_axis(full, order, -1), rtol=1e-12)
+    np.testing.assert_allclose(np.take_along_axis(full, ids.numpy(), -1), values.numpy(), rtol=1e-12)
+    assert np.all(np.diff(values.numpy(), axis=-1) <= 0)

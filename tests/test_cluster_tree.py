@@ -5,33 +5,10 @@ import time
 
 import numpy as np
 import pytest
+from conftest import assert_full_prefix_tree, codes_of
 
 from paddle_hsoftmax.cluster_tree import build_clustered_tree
 from paddle_hsoftmax.tree import build_balanced_tree, unigram_entropy
-
-
-def codes_of(tree):
-    return [tree.code(v) for v in range(tree.num_leaves)]
-
-
-def assert_full_prefix_tree(tree):
-    tree.check()
-    codes = codes_of(tree)
-    assert len(set(codes)) == len(codes)
-    ordered = sorted(codes)  # a prefix sorts right before the words it prefixes
-    for a, b in zip(ordered, ordered[1:]):
-        assert not b.startswith(a), (a, b)
-    assert tree.kraft_sum() == pytest.approx(1.0, abs=1e-12)
-    mask = tree.path_mask
-    assert set(np.unique(tree.path_nodes[mask])) == set(range(tree.num_inner))
-    # parents are numbered before their children
-    assert np.all(np.diff(tree.path_nodes, axis=1)[mask[:, 1:]] > 0)
-    # the same prefix always passes through the same nodes
-    seen = {}
-    for v in range(tree.num_leaves):
-        for d in range(tree.path_lengths[v]):
-            node = int(tree.path_nodes[v, d])
-            assert seen.setdefault(codes[v][:d], node) == node
 
 
 def gaussian_blobs(seed, blobs=4, per_blob=32, dim=16, sigma=0.05):

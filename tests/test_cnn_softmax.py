@@ -3,7 +3,7 @@
 import numpy as np
 import paddle
 import pytest
-from conftest import central_difference, param_difference
+from conftest import assert_exact_topk, export_round_trip, central_difference, param_difference
 
 from paddle_hsoftmax.output.cnn_softmax import CNNSoftmax, word_char_table
 
@@ -174,13 +174,7 @@ def test_finite_differences():
 def test_predict_is_exact_topk():
     layer = make_layer(correction_dim=2)
     h = paddle.randn([2, 3, 6])
-    values, ids = layer.predict(h, k=4)
-    assert values.shape == [2, 3, 4] and ids.shape == [2, 3, 4]
-    full = layer.full_log_prob(h).numpy()
-    order = np.argsort(-full, axis=-1, kind="stable")[..., :4]
-    np.testing.assert_allclose(values.numpy(), np.take_along_axis(full, order, -1), rtol=1e-12)
-    np.testing.assert_allclose(np.take_along_axis(full, ids.numpy(), -1), values.numpy(), rtol=1e-12)
-    assert np.all(np.diff(values.numpy(), axis=-1) <= 0)
+    assert_exact_topk(layer, h, 4)
     with pytest.raises(ValueError, match=rf"k must be in \[1, {len(WORDS)}\]"):
         layer.predict(h, k=len(WORDS) + 1)
 
@@ -416,17 +410,6 @@ def test_to_static_export_and_jit_load(tmp_path):
     model.eval()
     hidden = paddle.randn([2, 3, 8])
     target = paddle.to_tensor([[0, 1, 2], [3, 4, 5]])
-    eager = model(hidden, target).numpy()
-    static = paddle.jit.to_static(
-        model,
-        input_spec=[
-            paddle.static.InputSpec([None, None, 8], "float32", "hidden"),
-            paddle.static.InputSpec([None, None], "int64", "target"),
-        ],
-        full_graph=True,
-    )
-    np.testing.assert_allclose(static(hidden, target).numpy(), eager, rtol=1e-5)
-    prefix = str(tmp_path / "model")
-    paddle.jit.save(static, prefix)
-    loaded = paddle.jit.load(prefix)
-    np.testing.assert_allclose(loaded(hidden[:1, :2], target[:1, :2]).numpy(), eager[:1, :2], rtol=1e-5)
+    specs = [paddle.static.InputSpec([None, None, 8], "float32", "hidden"),
+             paddle.static.InputSpec([None, None], "int64", "target")]
+    export_round_trip(model, [hidden, target], specs, tmp_path)

@@ -4,7 +4,7 @@ import numpy as np
 import paddle
 import paddle.nn.functional as F
 import pytest
-from conftest import central_difference, param_difference
+from conftest import assert_exact_topk, EmbeddedOutput, export_round_trip, central_difference, param_difference
 
 from paddle_hsoftmax import HierarchicalSoftmax, build_balanced_tree, build_huffman_tree
 
@@ -179,13 +179,7 @@ def test_predict_is_exact_topk():
     tree = make_tree("huffman", 300)
     layer = make_layer(tree, 6)
     h = paddle.randn([2, 4, 6])
-    values, ids = layer.predict(h, k=5)
-    assert values.shape == [2, 4, 5] and ids.shape == [2, 4, 5]
-    full = layer.full_log_prob(h).numpy()
-    order = np.argsort(-full, axis=-1, kind="stable")[..., :5]
-    np.testing.assert_allclose(values.numpy(), np.take_along_axis(full, order, -1), rtol=1e-12)
-    np.testing.assert_allclose(np.take_along_axis(full, ids.numpy(), -1), values.numpy(), rtol=1e-12)
-    assert np.all(np.diff(values.numpy(), axis=-1) <= 0)
+    assert_exact_topk(layer, h, 5)
     with pytest.raises(ValueError, match=r"k must be in \[1, 300\]"):
         layer.predict(h, k=0)
 
@@ -295,38 +289,12 @@ def test_float32_close_to_float64():
 
 def test_to_static_export_and_jit_load(tmp_path):
     paddle.set_default_dtype("float32")
-    tree = make_tree("huffman", 60)
-
-    class Model(paddle.nn.Layer):
-        def __init__(self):
-            super().__init__()
-            self.emb = paddle.nn.Embedding(60, 8)
-            self.out = HierarchicalSoftmax(8, tree)
-
-        def forward(self, context, target):
-            return self.out(self.emb(context), target)
-
-    model = Model()
+    model = EmbeddedOutput(60, 8, HierarchicalSoftmax(8, make_tree("huffman", 60)))
     context = paddle.to_tensor(np.arange(12).reshape(3, 4) % 60)
     target = paddle.to_tensor((np.arange(12).reshape(3, 4) * 5) % 60)
-    eager = model(context, target).numpy()
-    static = paddle.jit.to_static(
-        model,
-        input_spec=[
-            paddle.static.InputSpec([None, None], "int64", "context"),
-            paddle.static.InputSpec([None, None], "int64", "target"),
-        ],
-        full_graph=True,
-    )
-    np.testing.assert_allclose(static(context, target).numpy(), eager, rtol=1e-5)
-    prefix = str(tmp_path / "model")
-    paddle.jit.save(static, prefix)
-    loaded = paddle.jit.load(prefix)
-    np.testing.assert_allclose(loaded(context, target).numpy(), eager, rtol=1e-5)
-    # a different batch shape through the same exported graph
-    np.testing.assert_allclose(
-        loaded(context[:2, :3], target[:2, :3]).numpy(), eager[:2, :3], rtol=1e-5
-    )
+    specs = [paddle.static.InputSpec([None, None], "int64", "context"),
+             paddle.static.InputSpec([None, None], "int64", "target")]
+    export_round_trip(model, [context, target], specs, tmp_path)
 
 
 def test_max_length_bound_gives_identical_results():

@@ -4,7 +4,7 @@ finite differences, hand gradients and (for the adaptive softmax) Paddle's own m
 import numpy as np
 import paddle
 import pytest
-from conftest import central_difference, param_difference
+from conftest import assert_exact_topk, EmbeddedOutput, export_round_trip, central_difference, param_difference
 
 from paddle_hsoftmax.output import AdaptiveSoftmax, DifferentiatedSoftmax, FullSoftmax, default_bands
 
@@ -201,12 +201,7 @@ def test_finite_differences(kind):
 def test_predict_is_exact_topk(kind):
     layer = make_layer(kind)
     h = paddle.randn([2, 4, D])
-    values, ids = layer.predict(h, k=5)
-    assert values.shape == [2, 4, 5] and ids.shape == [2, 4, 5]
-    full = layer.full_log_prob(h).numpy()
-    order = np.argsort(-full, axis=-1, kind="stable")[..., :5]
-    np.testing.assert_array_equal(ids.numpy(), order)  # random float64 scores: no ties
-    np.testing.assert_allclose(values.numpy(), np.take_along_axis(full, order, -1), rtol=1e-12)
+    assert_exact_topk(layer, h, 5)
 
 
 # -- (e) ignore_index and the range check ------------------------------------------------------
@@ -481,34 +476,12 @@ def test_adaptive_bad_impl():
 def test_to_static_export_and_jit_load(kind, tmp_path):
     """Paddle's own adaptive code (impl="paddle") does not convert: it branches on host values."""
     paddle.set_default_dtype("float32")
-
-    class Model(paddle.nn.Layer):
-        def __init__(self):
-            super().__init__()
-            self.emb = paddle.nn.Embedding(V, D)
-            self.out = make_layer(kind)
-
-        def forward(self, context, target):
-            return self.out(self.emb(context), target)
-
-    model = Model()
+    model = EmbeddedOutput(V, D, make_layer(kind))
     context = paddle.to_tensor(np.arange(12).reshape(3, 4) % V)
     target = paddle.to_tensor((np.arange(12).reshape(3, 4) * 5) % V)
-    eager = model(context, target).numpy()
-    static = paddle.jit.to_static(
-        model,
-        input_spec=[
-            paddle.static.InputSpec([None, None], "int64", "context"),
-            paddle.static.InputSpec([None, None], "int64", "target"),
-        ],
-        full_graph=True,
-    )
-    np.testing.assert_allclose(static(context, target).numpy(), eager, rtol=1e-5)
-    prefix = str(tmp_path / "model")
-    paddle.jit.save(static, prefix)
-    loaded = paddle.jit.load(prefix)
-    np.testing.assert_allclose(loaded(context, target).numpy(), eager, rtol=1e-5)
-    np.testing.assert_allclose(loaded(context[:2, :3], target[:2, :3]).numpy(), eager[:2, :3], rtol=1e-5)
+    specs = [paddle.static.InputSpec([None, None], "int64", "context"),
+             paddle.static.InputSpec([None, None], "int64", "target")]
+    loaded = export_round_trip(model, [context, target], specs, tmp_path)
     shortlist_only = paddle.to_tensor(np.arange(12).reshape(3, 4) % 5)  # adaptive: empty tail clusters
     np.testing.assert_allclose(
         loaded(context, shortlist_only).numpy(), model(context, shortlist_only).numpy(), rtol=1e-5

@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import assert_full_prefix_tree, codes_of
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,30 +29,6 @@ def reference_huffman_cost(counts):
         cost += a + b
         heapq.heappush(heap, a + b)
     return cost
-
-
-def codes_of(tree):
-    return [tree.code(v) for v in range(tree.num_leaves)]
-
-
-def assert_full_prefix_tree(tree):
-    tree.check()
-    codes = codes_of(tree)
-    assert len(set(codes)) == len(codes)
-    ordered = sorted(codes)  # a prefix sorts right before the words it prefixes
-    for a, b in zip(ordered, ordered[1:]):
-        assert not b.startswith(a), (a, b)
-    assert tree.kraft_sum() == pytest.approx(1.0, abs=1e-12)
-    # every inner node is used, and each (node, branch) pair leads somewhere unique
-    mask = tree.path_mask
-    assert set(np.unique(tree.path_nodes[mask])) == set(range(tree.num_inner))
-    # consistent: the same prefix always passes through the same nodes
-    seen = {}
-    for v in range(tree.num_leaves):
-        for d in range(tree.path_lengths[v]):
-            prefix = codes[v][:d]
-            node = int(tree.path_nodes[v, d])
-            assert seen.setdefault(prefix, node) == node
 
 
 def test_small_huffman_by_hand():
