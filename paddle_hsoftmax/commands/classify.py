@@ -15,7 +15,7 @@ import time
 from ..data import CorpusError
 from ..data.datasets import chnsenti
 from ..data.labeled import CLASSIFICATION_FORMATS, read_classification
-from .common import start_run
+from .common import add_run_options, start_run
 
 __all__ = ["add_parser", "run"]
 
@@ -48,15 +48,9 @@ def add_parser(sub):
     p.add_argument("--min-count", type=int, default=d.min_count)
     p.add_argument("--init-vectors", default=None,
                    help="word2vec text/binary vectors (e.g. from train.py word2vec) to start the embeddings from")
-    p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--patience", type=int, default=3, help="stop after N epochs without a better valid accuracy")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N")
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
+    add_run_options(p, epochs=8, seed=d.seed, patience=3, selected_by="validation accuracy")
     p.set_defaults(func=run)
     return p
 

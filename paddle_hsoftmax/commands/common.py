@@ -10,7 +10,21 @@ from typing import List, Optional, Tuple
 from ..data import CorpusError, read_peoples_daily
 from ..data.text import read_sentences
 
-__all__ = ["prepare_output", "start_run", "load_sentences"]
+__all__ = ["add_run_options", "prepare_output", "start_run", "load_sentences"]
+
+
+def add_run_options(p, epochs: int, seed: int, patience: Optional[int] = None, selected_by: str = "") -> None:
+    """The options every training command shares: ``--epochs``, ``--patience`` (when the task
+    keeps a best model), ``--seed``, ``--device``, ``--resume``, ``--overwrite``, ``--no-progress``."""
+    p.add_argument("--epochs", type=int, default=epochs)
+    if patience is not None:
+        p.add_argument("--patience", type=int, default=patience,
+                       help=f"stop after N epochs without a better {selected_by or 'validation score'} (0 = never)")
+    p.add_argument("--seed", type=int, default=seed)
+    p.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N")
+    p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/checkpoints/last.pdckpt")
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run in OUTPUT_DIR")
+    p.add_argument("--no-progress", action="store_true")
 
 
 def prepare_output(out: Path, resume: bool, overwrite: bool) -> None:

@@ -14,7 +14,7 @@ import json
 import time
 
 from ..data.datasets import split_811
-from .common import load_sentences, start_run
+from .common import add_run_options, load_sentences, start_run
 
 __all__ = ["add_parser", "run"]
 
@@ -43,13 +43,7 @@ def add_parser(sub):
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--max-train-tokens", type=int, default=0, help="use only the first N training tokens (0 = all)")
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--patience", type=int, default=2)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
+    add_run_options(p, epochs=3, seed=d.seed, patience=2, selected_by="validation perplexity")
     p.set_defaults(func=run)
     return p
 

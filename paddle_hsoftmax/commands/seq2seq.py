@@ -18,7 +18,7 @@ import json
 import time
 
 from ..data import CorpusError
-from .common import start_run
+from .common import add_run_options, start_run
 
 __all__ = ["add_parser", "run"]
 
@@ -55,18 +55,12 @@ def add_parser(sub):
                    help="longer training pairs are skipped; decoding stops after this many words")
     p.add_argument("--beam", type=int, default=d.beam_size, help="beam size for the test scores and predict")
     p.add_argument("--alpha", type=float, default=d.alpha, help="GNMT length normalisation ((5+len)/6)^alpha")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--patience", type=int, default=3, help="stop after N epochs without a better valid BLEU")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--eval-items", type=int, default=d.eval_items, help="valid pairs decoded after each epoch")
     p.add_argument("--max-test", type=int, default=3000, help="score the first N test pairs (0 = all)")
     p.add_argument("--max-train-items", type=int, default=0, help="use only the first N training pairs (0 = all)")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N")
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
+    add_run_options(p, epochs=10, seed=d.seed, patience=3, selected_by="validation BLEU")
     p.set_defaults(func=run)
     return p
 

@@ -17,7 +17,7 @@ import time
 from ..data import CorpusError
 from ..data.datasets import pd_cws, pd_ner, pd_pos
 from ..data.tagged import TAGGED_FORMATS, read_tagged
-from .common import start_run
+from .common import add_run_options, start_run
 
 __all__ = ["add_parser", "run"]
 
@@ -54,15 +54,9 @@ def add_parser(sub):
                    help="sub-token embedding size (0 = no sub-token features)")
     p.add_argument("--char-filters", type=int, default=d.char_filters)
     p.add_argument("--min-count", type=int, default=d.min_count)
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--patience", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
+    add_run_options(p, epochs=5, seed=d.seed, patience=2, selected_by="validation span F1 (or accuracy)")
     p.set_defaults(func=run)
     return p
 

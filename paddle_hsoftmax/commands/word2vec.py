@@ -20,7 +20,7 @@ from ..data.text import TOKENIZERS
 from ..data.vocab import Vocab
 from ..data.windows import EncodedCorpus
 from ..tree import format_information_table, information_table
-from .common import load_sentences, prepare_output
+from .common import add_run_options, load_sentences, prepare_output
 
 __all__ = ["add_parser", "run"]
 
@@ -46,7 +46,6 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--window", type=int, default=d.window)
     p.add_argument("--min-count", type=int, default=d.min_count)
     p.add_argument("--max-vocab", type=int, default=None)
-    p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--sample", type=float, default=d.sample)
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="centre words per step")
@@ -55,12 +54,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--kernel", choices=("auto", "fused", "paddle"), default=d.kernel,
                    help="fused: C++ CPU loop (word2vec.c updates); paddle: autograd + SGD (GPU, multi-process)")
     p.add_argument("--workers", type=int, default=d.workers, help="fused-kernel threads; 0 = all cores")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N")
-    p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/checkpoints/last.pdckpt")
-    p.add_argument("--overwrite", action="store_true", help="replace a finished run in OUTPUT_DIR")
     p.add_argument("--checkpoint-every", type=int, default=0, help="steps between extra checkpoints")
-    p.add_argument("--no-progress", action="store_true")
+    add_run_options(p, epochs=5, seed=d.seed)
     p.set_defaults(func=run)
     return p
 
