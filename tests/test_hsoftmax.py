@@ -318,3 +318,22 @@ def test_max_length_bound_gives_identical_results():
         layer(h, target, max_length=bound - 1)
     with pytest.raises(ValueError, match=r"max_length must be in \[1, "):
         layer(h, target, max_length=tree.max_length + 1)
+
+
+def test_full_log_prob_follows_a_loaded_tree_of_the_same_shape():
+    """Loading another tree with the same table shape (V words, same longest code) into a layer
+    that already computed full_log_prob: the next call uses the new tree."""
+    V = 16
+    first = make_layer(build_balanced_tree(V), 4)
+    h = paddle.randn([3, 4])
+    first.full_log_prob(h)  # fills the level cache
+    from paddle_hsoftmax.cluster_tree import build_clustered_tree
+
+    # a clustered tree without counts is balanced too (same [16, 4] tables), with other leaves
+    other_tree = build_clustered_tree(np.random.default_rng(5).normal(size=(V, 3)))
+    assert other_tree.path_nodes.shape == build_balanced_tree(V).path_nodes.shape
+    assert not np.array_equal(other_tree.path_nodes, build_balanced_tree(V).path_nodes) or \
+        not np.array_equal(other_tree.path_codes, build_balanced_tree(V).path_codes)
+    other = make_layer(other_tree, 4, seed=1)
+    first.set_state_dict(other.state_dict())
+    np.testing.assert_allclose(first.full_log_prob(h).numpy(), other.full_log_prob(h).numpy(), rtol=1e-12)

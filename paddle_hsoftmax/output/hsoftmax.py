@@ -244,19 +244,22 @@ class HierarchicalSoftmax(OutputLayer):
         return paddle.gather(log_p, paddle.to_tensor(leaf_order)).t()  # (N, V), word order
 
     def _levels(self):
-        """The tree by levels, from the path tables (cached; rebuilt if the tables change).
+        """The tree by levels, from the path tables.
+
+        Cached with a host copy of the tables, which each call compares in full (one read of
+        the ``[V, L]`` tables: ``full_log_prob`` serves evaluation and decoding, never the
+        training forward), so a ``set_state_dict`` that brings another tree of the same shape
+        is never served stale levels.
 
         Returns ``(levels, leaf_order)``: for each depth ``d``, the children at depth ``d + 1``
         as ``(position of each child's parent among the inner nodes at depth d, its row in
         the branch table, whether it is a leaf)``; ``leaf_order[w]`` is word w's row in the
         concatenation of the levels' leaves.
         """
-        nodes = self.path_nodes.numpy()
-        key = (nodes.shape, int(nodes.sum()), int(self.path_codes.numpy().sum()))
+        nodes, codes = self.path_nodes.numpy(), self.path_codes.numpy()
         cached = getattr(self, "_levels_cache", None)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        codes = self.path_codes.numpy()
+        if cached is not None and np.array_equal(cached[0], nodes) and np.array_equal(cached[1], codes):
+            return cached[2]
         lengths = (codes >= 0).sum(axis=1)
         V, n_inner = nodes.shape[0], self.num_inner
         # every edge (parent inner node, code, child) with the child's depth; a child is inner
@@ -286,7 +289,7 @@ class HierarchicalSoftmax(OutputLayer):
             leaf_cols.append(child[order][is_leaf] - n_inner)
         leaf_order = np.empty(V, dtype=np.int64)
         leaf_order[np.concatenate(leaf_cols)] = np.arange(V)
-        self._levels_cache = (key, (levels, leaf_order))
+        self._levels_cache = (nodes, codes, (levels, leaf_order))
         return levels, leaf_order
 
     def _full_log_prob_by_paths(self, hidden: paddle.Tensor) -> paddle.Tensor:

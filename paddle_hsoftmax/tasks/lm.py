@@ -217,16 +217,16 @@ class LMTask:
         B = min(self.config.eval_batch_size, max(len(stream) // 2, 1))
         data = batchify(stream, B)
         self.model.eval()
-        total, count = 0.0, 0
+        total, count = paddle.zeros([], dtype="float64"), 0
         start = time.perf_counter()
         with paddle.no_grad():
             state = self.model.initial_state(B)
             for s in range(0, data.shape[1] - 1, self.config.bptt):
                 e = min(s + self.config.bptt, data.shape[1] - 1)
                 nll, state = self.model(paddle.to_tensor(data[:, s:e]), paddle.to_tensor(data[:, s + 1 : e + 1]), state)
-                total += float(nll.sum())
+                total = total + nll.sum().astype("float64")  # summed on the device: one read at the end
                 count += (e - s) * B
-        nll = total / max(count, 1)
+        nll = float(total) / max(count, 1)
         return {"ppl": math.exp(nll), "nll": nll, "tokens": count, "seconds": time.perf_counter() - start}
 
     def evaluate(self) -> Dict[str, float]:
