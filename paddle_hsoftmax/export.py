@@ -1,18 +1,67 @@
 """Word-vector files that other tools read: word2vec text and binary formats (gensim loads both
-with ``KeyedVectors.load_word2vec_format``). Every file is written to a temporary name, flushed
-and renamed, so a killed run never leaves a half-written file under the final name."""
+with ``KeyedVectors.load_word2vec_format``), and the atomic writes every command uses.
+
+Every file is written to a temporary name beside it (``NAME.tmp``), flushed, fsynced and renamed
+over ``NAME``, and the directory is fsynced: a reader (or a run killed at any moment) sees the old
+file or the new one, never a part of one. A write that fails removes its temporary file.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
-from typing import Sequence, Union
+from typing import IO, Iterator, Sequence, Union
 
 import numpy as np
 
-__all__ = ["write_word2vec_text", "write_word2vec_binary", "atomic_write_text"]
+__all__ = ["write_word2vec_text", "write_word2vec_binary", "atomic_write_text", "atomic_open", "fsync_directory"]
 
 PathLike = Union[str, os.PathLike]
+
+
+def fsync_directory(directory: PathLike) -> None:
+    """Flush ``directory``'s entries (a rename inside it) to disk; a no-op where directories
+    cannot be opened (Windows)."""
+    try:
+        fd = os.open(os.fspath(directory), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on a directory: the rename is still atomic
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_open(path: PathLike, mode: str = "w", encoding: str = "utf-8") -> Iterator[IO]:
+    """Open ``path + ".tmp"`` for writing (``mode`` ``"w"`` or ``"wb"``); on a clean exit flush,
+    fsync, rename it over ``path`` and fsync the directory; on an exception (or a
+    ``KeyboardInterrupt``) remove it and leave ``path`` as it was.
+
+    Example::
+
+        with atomic_open(run / "metrics.json") as f:
+            json.dump(metrics, f)
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open writes whole files: mode must be 'w' or 'wb', got {mode!r}")
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    f = open(tmp, mode, encoding=None if "b" in mode else encoding)
+    try:
+        yield f
+        f.flush()
+        os.fsync(f.fileno())
+        f.close()
+        os.replace(tmp, path)
+    except BaseException:
+        f.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_directory(path.parent)
 
 
 def _check(words: Sequence[str], vectors: np.ndarray) -> None:
@@ -23,43 +72,27 @@ def _check(words: Sequence[str], vectors: np.ndarray) -> None:
         raise ValueError(f"word2vec files cannot hold words with whitespace, e.g. {bad[0]!r}")
 
 
-def _replace(tmp: Path, path: Path, f) -> None:
-    f.flush()
-    os.fsync(f.fileno())
-    f.close()
-    os.replace(tmp, path)
-
-
 def write_word2vec_text(path: PathLike, words: Sequence[str], vectors: np.ndarray) -> None:
     """``V D`` header, then ``word v1 ... vD`` per line (float32 printed with 6 significant digits)."""
     _check(words, vectors)
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    f = open(tmp, "w", encoding="utf-8")
-    f.write(f"{vectors.shape[0]} {vectors.shape[1]}\n")
-    row_format = " ".join(["%.6g"] * vectors.shape[1])
-    for word, row in zip(words, np.asarray(vectors, dtype=np.float32).tolist()):
-        f.write(word + " " + row_format % tuple(row) + "\n")
-    _replace(tmp, path, f)
+    with atomic_open(path, "w") as f:
+        f.write(f"{vectors.shape[0]} {vectors.shape[1]}\n")
+        row_format = " ".join(["%.6g"] * vectors.shape[1])
+        for word, row in zip(words, np.asarray(vectors, dtype=np.float32).tolist()):
+            f.write(word + " " + row_format % tuple(row) + "\n")
 
 
 def write_word2vec_binary(path: PathLike, words: Sequence[str], vectors: np.ndarray) -> None:
     """word2vec.c's binary format: ``V D\\n`` then ``word<space>`` + D little-endian float32 + ``\\n``."""
     _check(words, vectors)
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    f = open(tmp, "wb")
-    f.write(f"{vectors.shape[0]} {vectors.shape[1]}\n".encode("utf-8"))
     data = np.asarray(vectors, dtype="<f4")
-    for word, row in zip(words, data):
-        f.write(word.encode("utf-8") + b" " + row.tobytes() + b"\n")
-    _replace(tmp, path, f)
+    with atomic_open(path, "wb") as f:
+        f.write(f"{vectors.shape[0]} {vectors.shape[1]}\n".encode("utf-8"))
+        for word, row in zip(words, data):
+            f.write(word.encode("utf-8") + b" " + row.tobytes() + b"\n")
 
 
 def atomic_write_text(path: PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and rename."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    f = open(tmp, "w", encoding="utf-8")
-    f.write(text)
-    _replace(tmp, path, f)
+    """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_open`)."""
+    with atomic_open(path, "w") as f:
+        f.write(text)

@@ -21,6 +21,7 @@ parameters with ``paddle.load``; so it needs this package, but no data.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Callable, List, Sequence, Tuple
@@ -29,17 +30,46 @@ import numpy as np
 
 from .data import CorpusError
 
-__all__ = ["export_model", "load_classifier", "load_tagger", "load_translator", "run_kind"]
+__all__ = ["export_model", "export_dir", "load_classifier", "load_tagger", "load_translator", "run_kind"]
+
+
+def _fsync_tree(directory: Path) -> None:
+    """fsync every file under ``directory``, then the directories themselves."""
+    from .export import fsync_directory
+
+    for path in sorted(directory.rglob("*")):
+        if path.is_file():
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+    for sub in sorted((d for d in directory.rglob("*") if d.is_dir()), reverse=True):
+        fsync_directory(sub)
+    fsync_directory(directory)
+
+
+def export_dir(run_dir: Path) -> Path:
+    """``run_dir/inference``, or ``inference.old`` when a run was killed between the two renames
+    of :func:`export_model` (the old export, complete, is still there)."""
+    directory = Path(run_dir) / "inference"
+    old = directory.with_name(directory.name + ".old")
+    return old if not directory.exists() and old.is_dir() else directory
 
 
 def export_model(model, directory: Path, with_chars: bool = False) -> None:
-    """``paddle.jit.save`` ``model`` as ``directory/model.*``; written beside and renamed into
-    place, so an interrupted export never leaves a half-written ``directory``."""
+    """``paddle.jit.save`` ``model`` as ``directory/model.*``: written (and fsynced) beside it as
+    ``directory.tmp``, then swapped in by two renames (``directory`` -> ``directory.old``,
+    ``directory.tmp`` -> ``directory``), so an interrupted export never leaves a half-written
+    ``directory``; a kill between the renames leaves the previous export as ``directory.old``,
+    which the loaders use (:func:`export_dir`) and the next export puts back first."""
     import paddle
 
     from paddle.static import InputSpec
 
+    from .export import fsync_directory
+
     directory = Path(directory)
+    old = directory.with_name(directory.name + ".old")
+    if not directory.exists() and old.is_dir():
+        old.rename(directory)  # a previous export was killed between its two renames
     spec = [InputSpec([None, None], "int64", "tokens"), InputSpec([None], "int64", "lengths")]
     if with_chars:
         spec.append(InputSpec([None, None, None], "int64", "chars"))
@@ -52,10 +82,12 @@ def export_model(model, directory: Path, with_chars: bool = False) -> None:
     crf = getattr(model, "crf", None)
     if crf is not None:
         paddle.save(crf.state_dict(), str(tmp / "crf.pdparams"))
-    old = directory.with_name(directory.name + ".old")
+    _fsync_tree(tmp)
+    shutil.rmtree(old, ignore_errors=True)
     if directory.exists():
         directory.rename(old)
     tmp.rename(directory)
+    fsync_directory(directory.parent)
     shutil.rmtree(old, ignore_errors=True)
 
 
@@ -64,7 +96,7 @@ def run_kind(run_dir: Path) -> str:
     run_dir = Path(run_dir)
     if (run_dir / "target_vocab.tsv").exists():  # only `train.py seq2seq` writes it
         return "seq2seq"
-    if not list((run_dir / "inference").glob("model.*")):
+    if not list(export_dir(run_dir).glob("model.*")):
         raise CorpusError(f"{run_dir}: no inference/ export (paddle.jit.save) in this directory; "
                           "is it a finished `train.py classify` or `train.py tag` run?")
     for name, kind in (("labels.txt", "classify"), ("tags.txt", "tag")):
@@ -81,7 +113,7 @@ def _load(run_dir: Path, names_file: str):
             raise CorpusError(f"{run_dir}: not a finished run (missing {name})")
     config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     names = (run_dir / names_file).read_text(encoding="utf-8").split("\n")[:-1]
-    model = paddle.jit.load(str(run_dir / "inference" / "model"))
+    model = paddle.jit.load(str(export_dir(run_dir) / "model"))
     model.eval()
     return config, names, model
 
@@ -123,9 +155,9 @@ def load_tagger(run_dir: Path) -> Tuple[Callable, List[str]]:
     config, tags, model = _load(run_dir, "tags.txt")
     inputs = TaggerInputs.load(run_dir)
     crf = None
-    if (run_dir / "inference" / "crf.pdparams").exists():
+    if (export_dir(run_dir) / "crf.pdparams").exists():
         crf = LinearChainCRF(len(tags))
-        crf.set_state_dict(paddle.load(str(run_dir / "inference" / "crf.pdparams")))
+        crf.set_state_dict(paddle.load(str(export_dir(run_dir) / "crf.pdparams")))
 
     def predict(texts: Sequence[str], batch_size: int = 128):
         tokens = [tokenize_text(t, config["tokenizer"]) for t in texts]

@@ -5,11 +5,17 @@ optimizer and the data; it yields host-side batches for an epoch *deterministica
 ``(seed, epoch)``, so a resumed run regenerates the epoch and skips the batches already done,
 and ends with the parameters an uninterrupted run would have.
 
-Checkpoints (``OUTPUT_DIR/checkpoints/last.pdckpt``: model, optimizer, trainer position) are
-written to a temporary file, flushed and renamed, every epoch and at the end, so a run killed
-mid-write leaves the previous checkpoint intact. VisualDL logs go to ``OUTPUT_DIR/vdl`` (rank 0
-only): ``train/loss``, ``train/lr``, ``train/<units>_per_sec``, ``eval/*`` and the task's
-hyper-parameters.
+Checkpoints (``OUTPUT_DIR/checkpoints/last.pdckpt``: model, optimizer, trainer position, the
+random generators' states and the task's own resume state, if it has one) are written to a
+temporary file, fsynced and renamed (:func:`atomic_save`) every ``checkpoint_every`` steps, every
+epoch and at the end, so a run killed at any moment, mid-write included, resumes from the last
+complete checkpoint and ends with the same parameters and scores as an uninterrupted run
+(``scripts/reliability.py`` kills real runs to check it).
+
+Non-finite training stops with :class:`TrainingDiverged` before anything non-finite is saved:
+the loss is checked at every logging step, the parameters before every checkpoint and every
+evaluation. VisualDL logs go to ``OUTPUT_DIR/vdl`` (rank 0 only): ``train/loss``, ``train/lr``,
+``train/<units>_per_sec``, ``eval/*`` and the task's hyper-parameters.
 """
 
 from __future__ import annotations
@@ -20,18 +26,23 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Protocol
+from typing import Any, Dict, Iterator, List, Optional, Protocol
 
 import paddle
 import paddle.distributed as dist
+
+from .export import fsync_directory
 
 __all__ = ["TrainerConfig", "Task", "StepResult", "Trainer", "TrainingDiverged", "atomic_save"]
 
 log = logging.getLogger(__name__)
 
 
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
+class TrainingDiverged(RuntimeError, ValueError):
+    """The loss or the parameters became NaN or infinite; nothing non-finite was saved, so
+    ``checkpoints/last.pdckpt`` (if any) is the last good state. Also a ``ValueError``: the
+    usual cause is a setting (too high a learning rate), and ``train.py`` reports it in one line
+    with exit status 2."""
 
 
 @dataclasses.dataclass
@@ -56,6 +67,11 @@ class TrainerConfig:
     resume: bool = False
     progress: bool = True
     patience: int = 0
+
+    def __post_init__(self) -> None:
+        for name, least in (("epochs", 0), ("log_every", 1), ("checkpoint_every", 0), ("patience", 0)):
+            if getattr(self, name) < least:
+                raise ValueError(f"{name} must be >= {least}, got {getattr(self, name)}")
 
 
 @dataclasses.dataclass
@@ -97,18 +113,73 @@ class Task(Protocol):
         """Hyper-parameters for VisualDL's hparams view and metrics.json."""
 
     # optional: def log_final(self, writer, step) -> None, called on rank 0 before the writer closes
+    # optional: def resume_state(self) -> Any and def set_resume_state(self, state) -> None: what a
+    #           mid-epoch resume needs beside the parameters and the batches (e.g. a language
+    #           model's LSTM state carried from window to window); saved in every checkpoint
     # optional: selection_metric: str, a key of evaluate()'s result, higher is better (or lower,
     #           with selection_mode = "min", e.g. perplexity); the trainer then keeps the best
     #           model in checkpoints/best.pdckpt and can stop early
 
 
+SAVE_DELAY_ENV = "PADDLE_HSOFTMAX_SAVE_DELAY"
+
+
 def atomic_save(obj: Any, path: Path) -> None:
-    """``paddle.save`` to ``path`` through a temporary file, fsync and rename."""
+    """``paddle.save`` to ``path`` through ``path + ".tmp"``: write, fsync, rename, fsync the
+    directory (as :func:`paddle_hsoftmax.export.atomic_open` does); a failed write removes the
+    temporary file. A reader, or a run killed at any moment, finds the old file or the new one,
+    never a part of one.
+
+    For kill tests only: with the environment variable ``PADDLE_HSOFTMAX_SAVE_DELAY=SECONDS`` it
+    pauses that long between the complete temporary file and the rename, so that a test can
+    aim a kill inside the write (``scripts/reliability.py``)."""
+    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    paddle.save(obj, str(tmp))
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    delay = float(os.environ.get(SAVE_DELAY_ENV) or 0.0)
+    try:
+        paddle.save(obj, str(tmp))  # paddle.save takes a path or a BytesIO: no open file to fsync
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        if delay > 0:
+            time.sleep(delay)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_directory(path.parent)
+
+
+def rng_state() -> Dict[str, Any]:
+    """Paddle's global generators (dropout draws from them): the CPU one, and the current
+    device's when it is not the CPU."""
+    state = {"cpu": paddle.get_rng_state("cpu")}
+    device = paddle.get_device()
+    if device != "cpu":
+        state["device"], state["device_kind"] = paddle.get_rng_state(), device.split(":")[0]
+    return state
+
+
+def set_rng_state(state: Dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` returned (a device state is skipped, with a warning, when
+    the run resumes on another kind of device: dropout then draws other masks)."""
+    paddle.set_rng_state(state["cpu"], "cpu")
+    if "device" in state:
+        kind = paddle.get_device().split(":")[0]
+        if kind == state["device_kind"] and len(paddle.get_rng_state()) == len(state["device"]):
+            paddle.set_rng_state(state["device"])
+        else:
+            log.warning("checkpoint has %s random state, running on %s: not restored; the resumed run "
+                        "will not repeat an uninterrupted one exactly", state["device_kind"], kind)
+
+
+def nonfinite_parameters(model: paddle.nn.Layer) -> List[str]:
+    """Names of ``model``'s parameters holding a NaN or an infinity (one device read in all)."""
+    named = [(n, p) for n, p in model.named_parameters() if p is not None and p.dtype in
+             (paddle.float16, paddle.bfloat16, paddle.float32, paddle.float64)]
+    if not named:
+        return []
+    finite = paddle.stack([paddle.isfinite(p).all() for _, p in named]).numpy()
+    return [n for (n, _), ok in zip(named, finite) if not ok]
 
 
 class Trainer:
@@ -123,10 +194,13 @@ class Trainer:
         self.writer = None
         # train_seconds: time inside training steps; wall_seconds: the whole loop (batch building,
         # evaluation, checkpoints), both summed over a run and the runs that resumed it
+        # scores: the last evaluation's; stopped_early: the epoch after which patience ran out
         self.state = {"epoch": 0, "batch": 0, "step": 0, "units": 0.0, "train_seconds": 0.0, "wall_seconds": 0.0,
-                      "best": None, "best_epoch": 0, "stale": 0}
+                      "best": None, "best_epoch": 0, "stale": 0, "scores": {}, "stopped_early": 0}
         self._wall_start: Optional[float] = None
         self._wall_base = 0.0
+        self._saved_at: Optional[str] = None  # "epoch E, step S" of the last checkpoint written or read
+        self._lr = float("nan")
 
     # -- checkpoints -----------------------------------------------------------------------------
     @property
@@ -145,7 +219,8 @@ class Trainer:
         value = float(scores[name])
         lower_is_better = getattr(task, "selection_mode", "max") == "min"
         best = self.state["best"]
-        if best is None or (value < best if lower_is_better else value > best):
+        # a NaN score is never an improvement (nor is an infinite one a first best)
+        if math.isfinite(value) and (best is None or (value < best if lower_is_better else value > best)):
             self.state.update(best=value, best_epoch=self.state["epoch"], stale=0)
             if self.rank == 0:
                 self.ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -164,23 +239,53 @@ class Trainer:
         if self._wall_start is not None:
             self.state["wall_seconds"] = self._wall_base + time.perf_counter() - self._wall_start
 
+    def _position(self) -> str:
+        return f"epoch {self.state['epoch'] + (self.state['batch'] > 0)}, step {self.state['step']}"
+
+    def _diverged(self, what: str) -> None:
+        """Raise :class:`TrainingDiverged`: one line saying what, where, and what was kept."""
+        kept = (f"kept the last good checkpoint, {self.checkpoint_path} ({self._saved_at})" if self._saved_at
+                else "no checkpoint had been written")
+        raise TrainingDiverged(f"training diverged at {self._position()} (lr {self._lr:.3g}): {what}; {kept}; "
+                               "try a lower --lr")
+
+    def check_finite(self, task: Task) -> None:
+        """Raise :class:`TrainingDiverged` if a parameter holds a NaN or an infinity."""
+        bad = nonfinite_parameters(task.model)
+        if bad:
+            self._diverged(f"non-finite values in {len(bad)} parameter(s), e.g. {bad[0]}")
+
     def save_checkpoint(self, task: Task) -> None:
+        """Write ``last.pdckpt`` (rank 0), after checking that every parameter is finite."""
         self._update_wall()
+        self.check_finite(task)
         if self.rank != 0:
             return
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-        atomic_save(
-            {"model": task.model.state_dict(), "optimizer": task.optimizer.state_dict(), "trainer": dict(self.state)},
-            self.checkpoint_path,
-        )
+        ckpt = {"model": task.model.state_dict(), "optimizer": task.optimizer.state_dict(),
+                "trainer": dict(self.state), "rng": rng_state()}
+        resume_state = getattr(task, "resume_state", None)
+        if resume_state is not None:
+            ckpt["task"] = resume_state()
+        atomic_save(ckpt, self.checkpoint_path)
+        self._saved_at = self._position()
 
     def load_checkpoint(self, task: Task) -> None:
+        """Put ``last.pdckpt`` back: parameters, optimizer, position, random generators, task state."""
         if not self.checkpoint_path.exists():
             raise FileNotFoundError(f"{self.checkpoint_path}: no checkpoint to resume from")
         ckpt = paddle.load(str(self.checkpoint_path))
         task.model.set_state_dict(ckpt["model"])
         task.optimizer.set_state_dict(ckpt["optimizer"])
         self.state.update(ckpt["trainer"])
+        if "rng" in ckpt:
+            set_rng_state(ckpt["rng"])
+        if "task" in ckpt:
+            set_resume_state = getattr(task, "set_resume_state", None)
+            if set_resume_state is None:
+                raise ValueError(f"{self.checkpoint_path}: holds task state, but task {task.name!r} cannot take it back")
+            set_resume_state(ckpt["task"])
+        self._saved_at = self._position()
         log.info("resumed from %s at %s", self.checkpoint_path, self.state)
 
     # -- logging ---------------------------------------------------------------------------------
@@ -208,7 +313,7 @@ class Trainer:
         self._wall_start = time.perf_counter()
         self.writer = self._open_writer()
         total_units = task.units_per_epoch() * cfg.epochs
-        metrics: Dict[str, Any] = {}
+        metrics: Dict[str, Any] = dict(self.state["scores"])  # a resumed run starts from the last scores
         rate_name = f"train/{task.unit_name}_per_sec"
         try:
             while self.state["epoch"] < cfg.epochs and not (cfg.patience and self.state["stale"] >= cfg.patience):
@@ -227,7 +332,7 @@ class Trainer:
                     if index < skip:
                         continue  # already done before the resume
                     t0 = time.perf_counter()
-                    lr = task.learning_rate(min(1.0, self.state["units"] / max(total_units, 1.0)))
+                    lr = self._lr = task.learning_rate(min(1.0, self.state["units"] / max(total_units, 1.0)))
                     task.optimizer.set_lr(lr)
                     result = task.train_step(batch)
                     if not result.params_updated:
@@ -243,10 +348,7 @@ class Trainer:
                     if step % cfg.log_every == 0:
                         loss = float(result.loss_sum) / max(result.count, 1.0)
                         if not math.isfinite(loss):
-                            raise TrainingDiverged(
-                                f"loss became {loss} at epoch {epoch + 1}, step {step} (lr {lr:.3g}); "
-                                f"the last good checkpoint is {self.checkpoint_path}"
-                            )
+                            self._diverged(f"the loss became {loss}")
                         rate = window_units / max(time.perf_counter() - window_start, 1e-9)
                         window_units, window_start = 0.0, time.perf_counter()
                         bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.4g}")
@@ -257,20 +359,22 @@ class Trainer:
                     if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
                         self.save_checkpoint(task)
                 bar.close()
+                self.check_finite(task)  # before evaluating: a NaN model is never scored, nor kept as best
                 self.state["epoch"] = epoch + 1
                 self.state["batch"] = 0
                 scores = task.evaluate() if self.rank == 0 else {}
                 for name, value in scores.items():
                     self._scalar(f"eval/{name}", value, self.state["step"])
                 metrics.update(scores)
-                stop = self._track_best(task, scores)
-                self.save_checkpoint(task)
-                if stop:
+                self.state["scores"] = dict(scores)
+                if self._track_best(task, scores):
                     log.info("early stop after epoch %d: no better %s for %d evaluations",
                              self.state["epoch"], task.selection_metric, self.config.patience)
-                    metrics["stopped_early_at_epoch"] = self.state["epoch"]
-                    break
-            if not metrics and self.rank == 0:  # resumed a finished run: nothing left to train
+                    self.state["stopped_early"] = self.state["epoch"]
+                self.save_checkpoint(task)
+            if self.state["stopped_early"]:
+                metrics["stopped_early_at_epoch"] = self.state["stopped_early"]
+            if not metrics and self.rank == 0:  # a checkpoint from before scores were kept: evaluate again
                 metrics.update(task.evaluate())
             eval_names = [f"eval/{k}" for k in metrics]
             self.save_checkpoint(task)  # the final state, wall time included (resume reads it)

@@ -15,7 +15,8 @@ __all__ = ["add_run_options", "prepare_output", "start_run", "load_sentences"]
 
 def add_run_options(p, epochs: int, seed: int, patience: Optional[int] = None, selected_by: str = "") -> None:
     """The options every training command shares: ``--epochs``, ``--patience`` (when the task
-    keeps a best model), ``--seed``, ``--device``, ``--resume``, ``--overwrite``, ``--no-progress``."""
+    keeps a best model), ``--seed``, ``--device``, ``--resume``, ``--overwrite``,
+    ``--checkpoint-every``, ``--no-progress``."""
     p.add_argument("--epochs", type=int, default=epochs)
     if patience is not None:
         p.add_argument("--patience", type=int, default=patience,
@@ -23,18 +24,27 @@ def add_run_options(p, epochs: int, seed: int, patience: Optional[int] = None, s
     p.add_argument("--seed", type=int, default=seed)
     p.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/checkpoints/last.pdckpt")
-    p.add_argument("--overwrite", action="store_true", help="replace a finished run in OUTPUT_DIR")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run in OUTPUT_DIR (finished, or interrupted and resumable)")
+    p.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
+                   help="also checkpoint every N training steps (0: every epoch only); a killed run "
+                        "resumed with --resume loses at most N steps")
     p.add_argument("--no-progress", action="store_true")
 
 
 def prepare_output(out: Path, resume: bool, overwrite: bool) -> None:
-    """Create ``out``, refusing to replace a finished run (``metrics.json``) unless ``overwrite``
-    or ``resume``; ``overwrite`` clears the old checkpoints, logs and metrics."""
+    """Create ``out``, refusing to replace a run already there unless ``overwrite`` or ``resume``:
+    a finished one (``metrics.json``) or an interrupted one (``checkpoints/last.pdckpt``, which
+    ``--resume`` continues). ``overwrite`` clears the old checkpoints, logs and metrics."""
     if out.exists() and not out.is_dir():
         raise CorpusError(f"{out}: exists and is not a directory")
-    if (out / "metrics.json").exists() and not (resume or overwrite):
-        raise CorpusError(f"{out}: holds a finished run (metrics.json); pass --overwrite to replace it "
-                          "or choose another --output-dir")
+    if not (resume or overwrite):
+        if (out / "metrics.json").exists():
+            raise CorpusError(f"{out}: holds a finished run (metrics.json); pass --overwrite to replace it "
+                              "or choose another --output-dir")
+        if (out / "checkpoints" / "last.pdckpt").exists():
+            raise CorpusError(f"{out}: holds an interrupted run (checkpoints/last.pdckpt); pass --resume to "
+                              "continue it, --overwrite to start again, or choose another --output-dir")
     if resume and not (out / "checkpoints" / "last.pdckpt").exists():
         raise CorpusError(f"{out}: nothing to resume (no checkpoints/last.pdckpt)")
     try:

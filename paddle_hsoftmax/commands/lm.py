@@ -73,6 +73,7 @@ def run(args) -> int:
     print(f"model: LSTM {config.num_layers}x{config.hidden_size} -> {config.output}{tree}; "
           f"{params['parameters']:,} parameters, {params['output_parameters']:,} in the output layer")
     trainer = Trainer(TrainerConfig(output_dir=str(out), epochs=args.epochs, resume=args.resume,
+                                    checkpoint_every=args.checkpoint_every,
                                     progress=not args.no_progress, patience=args.patience, log_every=20))
     metrics = trainer.fit(task)
     trainer.load_best(task)

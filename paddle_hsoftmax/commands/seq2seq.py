@@ -119,6 +119,7 @@ def run(args) -> int:
           f"{' (input feeding)' if config.input_feed else ''} -> {config.output}; {params['parameters']:,} "
           f"parameters, {params['output_parameters']:,} in the output layer")
     trainer = Trainer(TrainerConfig(output_dir=str(out), epochs=args.epochs, resume=args.resume,
+                                    checkpoint_every=args.checkpoint_every,
                                     progress=not args.no_progress, patience=args.patience, log_every=20))
     metrics = trainer.fit(task)
     trainer.load_best(task)

@@ -92,6 +92,7 @@ def run(args) -> int:
         print("tags not seen in training (scored as errors): "
               + ", ".join(f"{k} x{n}" for k, n in sorted(task.unseen_tags.items())))
     trainer = Trainer(TrainerConfig(output_dir=str(out), epochs=args.epochs, resume=args.resume,
+                                    checkpoint_every=args.checkpoint_every,
                                     progress=not args.no_progress, patience=args.patience))
     metrics = trainer.fit(task)
     trainer.load_best(task)

@@ -54,7 +54,6 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--kernel", choices=("auto", "fused", "paddle"), default=d.kernel,
                    help="fused: C++ CPU loop (word2vec.c updates); paddle: autograd + SGD (GPU, multi-process)")
     p.add_argument("--workers", type=int, default=d.workers, help="fused-kernel threads; 0 = all cores")
-    p.add_argument("--checkpoint-every", type=int, default=0, help="steps between extra checkpoints")
     add_run_options(p, epochs=5, seed=d.seed)
     p.set_defaults(func=run)
     return p

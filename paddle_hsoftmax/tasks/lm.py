@@ -211,6 +211,15 @@ class LMTask:
         (total / count).backward()
         return StepResult(loss_sum=total.detach(), count=count, units=count)
 
+    def resume_state(self) -> Any:
+        """The LSTM state carried into the next training window (``None`` before the first), for
+        the trainer's checkpoints: a run resumed mid-epoch carries on from it exactly."""
+        return None if self._state is None else list(self._state)
+
+    def set_resume_state(self, state: Any) -> None:
+        """Take back what :meth:`resume_state` returned."""
+        self._state = None if state is None else tuple(paddle.to_tensor(t) for t in state)
+
     def scores(self, part: str) -> Dict[str, float]:
         """``{"ppl", "nll", "tokens", "seconds"}`` over the whole split, state carried throughout."""
         stream = self.streams[part]
