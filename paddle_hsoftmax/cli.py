@@ -12,8 +12,10 @@ Commands:
     info      the information table (entropy, Huffman mean code length, log2|V|) of any corpus.
 
 The parser is built inside :func:`main` (nothing happens at import). Errors in the input exit
-with status 2 and one line on stderr naming the file and the problem (set
-``PADDLE_HSOFTMAX_DEBUG=1`` to see the traceback instead).
+with status 2 and one line on stderr naming the file (and the line) and the problem; so does a
+predicted out-of-memory (:class:`~paddle_hsoftmax.output.base.MemoryBudgetError`), while an
+unpredicted ``MemoryError`` exits with status 1, also on one line. Set
+``PADDLE_HSOFTMAX_DEBUG=1`` to see the traceback instead.
 """
 
 from __future__ import annotations
@@ -158,11 +160,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.getLogger("paddle_hsoftmax").setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
         return args.func(args)
-    except (CorpusError, ValueError) as exc:
+    except (CorpusError, ValueError, OSError, MemoryError) as exc:
         if os.environ.get("PADDLE_HSOFTMAX_DEBUG"):
             raise
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"error: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
-        return 2
+        from .output.base import MemoryBudgetError
+
+        unpredicted = isinstance(exc, MemoryError) and not isinstance(exc, MemoryBudgetError)
+        print(f"error: {_one_line(exc, unpredicted)}", file=sys.stderr)
+        return 1 if unpredicted else 2
+
+
+def _one_line(exc: BaseException, out_of_memory: bool = False) -> str:
+    """``exc`` as one line for stderr: an ``OSError`` as ``FILE: reason``, an out-of-memory that
+    was not predicted named as such, a message of several lines (Paddle's errors carry a C++ stack)
+    cut to its first line."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    if len(lines) > 1:
+        text += " (PADDLE_HSOFTMAX_DEBUG=1 shows the rest)"
+    if out_of_memory:
+        text = f"out of memory ({text}); PADDLE_HSOFTMAX_DEBUG=1 shows where"
+    return text

@@ -30,40 +30,12 @@ __all__ = ["load_vectors", "evaluate_similarity", "evaluate_analogy", "nearest",
 
 
 def load_vectors(path) -> Tuple[List[str], np.ndarray]:
-    """Words and vectors from a run directory or a word2vec text/binary file."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "vectors.bin" if (path / "vectors.bin").exists() else path / "vectors.txt"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no vectors file")
-    with open(path, "rb") as f:
-        header = f.readline().split()
-        if len(header) != 2:
-            raise ValueError(f"{path}:1: expected a 'V D' header, got {b' '.join(header)[:40]!r}")
-        V, D = int(header[0]), int(header[1])
-        words: List[str] = []
-        vectors = np.zeros((V, D), dtype=np.float32)
-        if path.suffix == ".bin":
-            for i in range(V):
-                word = bytearray()
-                while True:
-                    ch = f.read(1)
-                    if ch == b" ":
-                        break
-                    if not ch:
-                        raise ValueError(f"{path}: file ends inside word {i + 1} of {V}")
-                    if ch != b"\n":
-                        word += ch
-                words.append(word.decode("utf-8"))
-                vectors[i] = np.frombuffer(f.read(4 * D), dtype="<f4")
-        else:
-            for i in range(V):
-                parts = f.readline().decode("utf-8").rstrip("\n").split(" ")
-                if len(parts) != D + 1:
-                    raise ValueError(f"{path}:{i + 2}: expected a word and {D} numbers, got {len(parts)} fields")
-                words.append(parts[0])
-                vectors[i] = np.asarray(parts[1:], dtype=np.float32)
-    return words, vectors
+    """Words and vectors from a run directory or a word2vec text/binary file
+    (:func:`~paddle_hsoftmax.data.vectors.read_word2vec`: every problem is a ``CorpusError``
+    naming the file and the line or entry)."""
+    from .data.vectors import read_word2vec
+
+    return read_word2vec(path)
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:

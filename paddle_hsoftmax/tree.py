@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import zipfile
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -78,6 +79,8 @@ def validate_counts(counts: ArrayLike, min_leaves: int = 2) -> np.ndarray:
         if bad.size:
             i = int(bad[0])
             raise ValueError(f"counts must be positive: counts[{i}] = {arr[i]}")
+        if arr.dtype.kind == "u" and arr.max() >= 2**62:  # would wrap negative as int64
+            return np.asarray(arr.tolist(), dtype=object)
         return arr.astype(np.int64)
     if arr.dtype.kind == "f":
         nan = np.flatnonzero(~np.isfinite(arr))
@@ -250,13 +253,34 @@ class Tree:
 
     @classmethod
     def load(cls, path: Union[str, os.PathLike]) -> "Tree":
-        """Read tables written by :meth:`save`; the invariants are checked again."""
-        with np.load(os.fspath(path), allow_pickle=False) as data:
-            missing = {"path_nodes", "path_codes", "path_lengths"} - set(data.files)
-            if missing:
-                raise ValueError(f"{os.fspath(path)}: not a tree file, missing {sorted(missing)}")
-            kind = str(data["kind"]) if "kind" in data.files else "custom"
-            return cls(data["path_nodes"], data["path_codes"], data["path_lengths"], kind=kind)
+        """Read tables written by :meth:`save`; the invariants are checked again.
+
+        Raises:
+            ValueError: naming the file, for anything but an ``.npz`` of integer tables that
+                pass :meth:`check` (a truncated or foreign file included).
+        """
+        name = os.fspath(path)
+        try:
+            data = np.load(name, allow_pickle=False)
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise ValueError("a single array, not an .npz archive")
+            with data:
+                missing = {"path_nodes", "path_codes", "path_lengths"} - set(data.files)
+                if missing:
+                    raise ValueError(f"missing {sorted(missing)}")
+                tables = {k: data[k] for k in ("path_nodes", "path_codes", "path_lengths")}
+                kind = str(data["kind"]) if "kind" in data.files else "custom"
+        except FileNotFoundError:
+            raise
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"{name}: not a tree file ({exc})") from None
+        for key, table in tables.items():
+            if table.dtype.kind not in "iu":
+                raise ValueError(f"{name}: not a tree file ({key} has dtype {table.dtype}, expected integers)")
+        try:
+            return cls(tables["path_nodes"], tables["path_codes"], tables["path_lengths"], kind=kind)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
 
     # -- Paddle's built-in op --------------------------------------------------------------------
     def to_paddle_hsigmoid(self) -> Dict[str, object]:

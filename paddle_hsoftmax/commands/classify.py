@@ -60,7 +60,12 @@ def _splits(args):
         return DATASETS[args.dataset](), args.dataset
     if not (args.valid and args.test):
         raise CorpusError("--train needs --valid and --test as well")
-    return {part: read_classification(getattr(args, part), args.format) for part in ("train", "valid", "test")}, args.train
+    splits = {part: read_classification(getattr(args, part), args.format) for part in ("train", "valid", "test")}
+    labels = sorted({label for label, _ in splits["train"]})
+    if len(labels) < 2:
+        raise CorpusError(f"{args.train}: {len(labels)} label(s) {labels} in the training file; "
+                          "a classifier needs at least 2")
+    return splits, args.train
 
 
 def run(args) -> int:

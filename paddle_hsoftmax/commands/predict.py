@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..data.text import iter_lines
+from ..data.text import iter_lines, iter_stream_lines
 
 __all__ = ["add_parser", "run"]
 
@@ -42,7 +42,7 @@ def run(args) -> int:
     if args.input:
         lines = [line for _, line in iter_lines(args.input)]
     else:
-        lines = sys.stdin.read().splitlines()
+        lines = [line for _, line in iter_stream_lines(sys.stdin.buffer, "<stdin>")]
     texts = [line.strip() for line in lines if line.strip()]
     if not texts:
         return 0

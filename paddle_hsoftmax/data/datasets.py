@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar, Union
 
-from .text import CorpusError, iter_lines
+from .text import CorpusError, excerpt, iter_lines
 
 __all__ = ["CorpusError", "peoples_daily_path", "read_peoples_daily", "word_counts", "split_811", "chnsenti",
            "pd_pos", "pd_ner", "pd_cws", "ner_char_tags", "NER_TYPES"]
@@ -48,10 +48,12 @@ def read_peoples_daily(path: Optional[PathLike] = None) -> List[List[Tuple[str, 
 
     Raises:
         CorpusError: naming the file and line of the first token without a ``/TAG`` or of
-            bytes that are not UTF-8.
+            bytes that are not UTF-8 (see :func:`~paddle_hsoftmax.data.text.iter_lines`), or
+            naming the file when it holds no sentence.
     """
     path = Path(path) if path is not None else peoples_daily_path()
     sentences: List[List[Tuple[str, str]]] = []
+    shared = {}.setdefault  # each distinct (word, tag) once in memory, as in iter_sentences
     for lineno, line in iter_lines(path):
         tokens = line.split()
         if not tokens:
@@ -60,9 +62,11 @@ def read_peoples_daily(path: Optional[PathLike] = None) -> List[List[Tuple[str, 
         for tok in tokens:
             word, sep, tag = tok.rpartition("/")
             if not sep or not word or not tag:
-                raise CorpusError(f"{path}:{lineno}: token {tok!r} is not of the form word/TAG")
-            sent.append((word, tag))
+                raise CorpusError(f"{path}:{lineno}: token {excerpt(tok)} is not of the form word/TAG")
+            sent.append(shared(tok, (word, tag)))
         sentences.append(sent)
+    if not sentences:
+        raise CorpusError(f"{path}: the corpus is empty (no word/TAG tokens)")
     return sentences
 
 

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import List, Tuple, Union
 
-from .text import CorpusError, iter_lines
+from .text import CorpusError, excerpt, iter_lines
 
 __all__ = ["CLASSIFICATION_FORMATS", "read_classification"]
 
@@ -34,19 +34,19 @@ def read_classification(path: Union[str, os.PathLike], fmt: str = "auto") -> Lis
         if fmt == "fasttext":
             head, _, text = line.partition(" ")
             if not head.startswith(_FT) or len(head) == len(_FT):
-                raise CorpusError(f"{path}:{lineno}: expected '__label__NAME text', got {line[:60]!r}")
+                raise CorpusError(f"{path}:{lineno}: expected '__label__NAME text', got {excerpt(line)}")
             if text.lstrip().startswith(_FT):
                 raise CorpusError(f"{path}:{lineno}: several labels on one line (multi-label) are not supported")
             label = head[len(_FT):]
         else:
             label, tab, text = line.partition("\t")
             if not tab:
-                raise CorpusError(f"{path}:{lineno}: expected 'label<TAB>text', found no tab in {line[:60]!r}")
+                raise CorpusError(f"{path}:{lineno}: expected 'label<TAB>text', found no tab in {excerpt(line)}")
             label = label.strip()
             if not label:
                 raise CorpusError(f"{path}:{lineno}: empty label")
         if not text.strip():
-            raise CorpusError(f"{path}:{lineno}: label {label!r} has no text")
+            raise CorpusError(f"{path}:{lineno}: label {excerpt(label)} has no text")
         items.append((label, text.strip()))
     if not items:
         raise CorpusError(f"{path}: no labelled lines")

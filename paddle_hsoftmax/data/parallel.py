@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
 from .datasets import split_811
-from .text import CorpusError, iter_lines, tokenize
+from .text import CorpusError, excerpt, iter_lines, tokenize
 
 __all__ = ["Pair", "cedict_path", "clean_sense", "gloss_tokens", "read_cedict", "cedict_pairs",
            "read_parallel_tsv", "read_parallel_files", "SOURCE_TOKENIZERS"]
@@ -123,7 +123,7 @@ def read_cedict(path: Optional[PathLike] = None) -> List[Pair]:
         close = parts[2].find("]") if len(parts) == 3 else -1
         if close < 0 or not parts[2].startswith("[") or "/" not in parts[2][close:]:
             raise CorpusError(f"{path}:{lineno}: expected 'TRADITIONAL SIMPLIFIED [pinyin] /sense/.../', "
-                              f"got {line[:60]!r}")
+                              f"got {excerpt(line)}")
         headword = parts[1]
         if not _ALL_HAN.fullmatch(headword):
             continue
@@ -172,11 +172,11 @@ def read_parallel_tsv(path: PathLike, source_tokenizer: str = "char") -> List[Pa
             continue
         source, tab, target = line.partition("\t")
         if not tab:
-            raise CorpusError(f"{path}:{lineno}: expected 'source<TAB>target', found no tab in {line[:60]!r}")
+            raise CorpusError(f"{path}:{lineno}: expected 'source<TAB>target', found no tab in {excerpt(line)}")
         src, tgt = tokenize(source, source_tokenizer), target.split()
         if not src or not tgt:
             side = "source" if not src else "target"
-            raise CorpusError(f"{path}:{lineno}: empty {side} side in {line[:60]!r}")
+            raise CorpusError(f"{path}:{lineno}: empty {side} side in {excerpt(line)}")
         pairs.append((src, tgt))
     if not pairs:
         raise CorpusError(f"{path}: no source<TAB>target lines")

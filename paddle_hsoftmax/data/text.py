@@ -2,24 +2,31 @@
 
 ``whitespace`` splits on runs of whitespace (pre-segmented text, English); ``char`` makes every
 non-space character a token (unsegmented Chinese). A UTF-8 byte-order mark and Windows line
-endings are accepted; bytes that are not UTF-8 raise :class:`CorpusError` naming the file and line.
+endings are accepted. Everything else that is not UTF-8 text raises :class:`CorpusError` naming the
+file and the line: bytes that do not decode (with a hint when they read as GBK / GB18030, the
+usual encoding of older Chinese files), NUL bytes (a binary file), a device instead of a file.
 """
 
 from __future__ import annotations
 
 import gzip
 import os
+import re
+import stat
+import zlib
 from pathlib import Path
-from typing import Iterator, List, Tuple, Union
+from typing import BinaryIO, Iterator, List, Tuple, Union
 
 
-__all__ = ["CorpusError", "TOKENIZERS", "tokenize", "iter_lines", "iter_sentences", "read_sentences"]
+__all__ = ["CorpusError", "TOKENIZERS", "tokenize", "excerpt", "check_readable_file", "iter_lines",
+           "iter_stream_lines", "iter_sentences", "read_sentences"]
 
 
 class CorpusError(ValueError):
     """A corpus file that cannot be read; the message names the file, the line and the problem."""
 
 TOKENIZERS = ("whitespace", "char")
+_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]")
 
 
 def tokenize(line: str, tokenizer: str) -> List[str]:
@@ -31,44 +38,103 @@ def tokenize(line: str, tokenizer: str) -> List[str]:
     raise ValueError(f"tokenizer must be one of {TOKENIZERS}, got {tokenizer!r}")
 
 
-def iter_lines(path: Union[str, os.PathLike]) -> Iterator[Tuple[int, str]]:
-    """``(line number, text)`` for every line of a UTF-8 file (``.gz`` read as gzip), without the
-    line ending; a byte-order mark is dropped. Every reader of the package goes through here.
+def excerpt(text: str, limit: int = 60) -> str:
+    """``repr`` of ``text`` cut to its first ``limit`` characters (with ``...`` and the full length
+    when cut), for error messages that quote a line: a 10 MB line must not become a 10 MB message."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text):,} characters)"
+
+
+def _decode_error(path: Union[str, os.PathLike], lineno: int, line_bytes: bytes,
+                  exc: UnicodeDecodeError) -> CorpusError:
+    """The error for a line that is not UTF-8, with a conversion hint for GBK / GB18030 text."""
+    hint = ""
+    try:
+        if _HAN.search(line_bytes.decode("gb18030")):
+            hint = f"; it reads as GBK/GB18030 Chinese: convert it with iconv -f GB18030 -t UTF-8 {path} > NEW_FILE"
+    except UnicodeDecodeError:
+        pass
+    return CorpusError(f"{path}:{lineno}: not UTF-8 text ({exc.reason} at byte {exc.start} of the line){hint}")
+
+
+def check_readable_file(path: Union[str, os.PathLike]) -> Path:
+    """``path`` as a :class:`~pathlib.Path` if it names a file (or a pipe) that can be opened.
 
     Raises:
-        CorpusError: missing file, directory, unreadable, broken gzip, or non-UTF-8 bytes (naming
-            the line).
+        CorpusError: missing, a directory, a device or socket (``/dev/zero`` would never end a
+            line), or not readable (naming the reason the system gave).
     """
     path = Path(path)
-    if not path.exists():
-        raise CorpusError(f"{path}: no such file")
-    if path.is_dir():
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise CorpusError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read ({exc.strerror})") from None
+    if stat.S_ISDIR(mode):
         raise CorpusError(f"{path}: is a directory, expected a text file")
+    if stat.S_ISFIFO(mode):
+        return path  # a pipe: opening it here would wait for its writer
+    if not stat.S_ISREG(mode):
+        raise CorpusError(f"{path}: not a regular file (a device or a socket), expected a text file")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read ({exc.strerror})") from None
+    return path
+
+
+def iter_lines(path: Union[str, os.PathLike]) -> Iterator[Tuple[int, str]]:
+    """``(line number, text)`` for every line of a UTF-8 file (``.gz`` read as gzip), without the
+    line ending (``\\n`` or ``\\r\\n``); a byte-order mark is dropped. Every reader of the package
+    goes through here.
+
+    Raises:
+        CorpusError: missing file, directory, device, unreadable, broken gzip, non-UTF-8 bytes or
+            NUL bytes (naming the line).
+    """
+    path = check_readable_file(path)
     lineno = 0
     try:
         with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as raw:
-            for lineno, line_bytes in enumerate(raw, start=1):
-                try:
-                    line = line_bytes.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise CorpusError(
-                        f"{path}:{lineno}: not UTF-8 text ({exc.reason} at byte {exc.start} of the line)"
-                    ) from None
-                if lineno == 1:
-                    line = line.lstrip("\ufeff")
-                yield lineno, line.rstrip("\r\n")
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            for lineno, line in iter_stream_lines(raw, path):
+                yield lineno, line
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise CorpusError(f"{path}:{lineno + 1}: cannot read ({exc})") from None
 
 
+def iter_stream_lines(raw: BinaryIO, name: Union[str, os.PathLike] = "<stdin>") -> Iterator[Tuple[int, str]]:
+    """:func:`iter_lines` for an open binary stream (``sys.stdin.buffer``), its errors naming
+    ``name``."""
+    for lineno, line_bytes in enumerate(raw, start=1):
+        try:
+            line = line_bytes.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _decode_error(name, lineno, line_bytes, exc) from None
+        nul = line.find("\x00")
+        if nul >= 0:
+            raise CorpusError(f"{name}:{lineno}: NUL byte at character {nul} of the line: a binary file, not text")
+        if lineno == 1:
+            line = line.lstrip("\ufeff")
+        yield lineno, line.rstrip("\r\n")
+
+
 def iter_sentences(path: Union[str, os.PathLike], tokenizer: str = "whitespace") -> Iterator[List[str]]:
-    """Yield the non-empty token lists of ``path``, one per line (errors: see :func:`iter_lines`)."""
+    """Yield the non-empty token lists of ``path``, one per line (errors: see :func:`iter_lines`).
+
+    Equal tokens are one ``str`` object (a corpus holds each word once): 8 bytes per token in the
+    sentence lists instead of ~85 for a string of its own (People's Daily: 1.1M tokens, ~85 MB
+    less), for ~45 ns per token.
+    """
     if tokenizer not in TOKENIZERS:
         raise ValueError(f"tokenizer must be one of {TOKENIZERS}, got {tokenizer!r}")
+    shared = {}.setdefault
     for _, line in iter_lines(path):
         tokens = tokenize(line, tokenizer)
         if tokens:
-            yield tokens
+            yield list(map(shared, tokens, tokens))
 
 
 def read_sentences(path: Union[str, os.PathLike], tokenizer: str = "whitespace") -> List[List[str]]:

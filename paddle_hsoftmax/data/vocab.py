@@ -12,7 +12,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .text import CorpusError
+from .text import CorpusError, excerpt, iter_lines
 
 __all__ = ["Vocab", "TokenIndex"]
 
@@ -105,20 +105,32 @@ class Vocab:
 
     @classmethod
     def load_tsv(cls, path: Union[str, os.PathLike]) -> "Vocab":
-        """Read :meth:`save_tsv` output; malformed lines raise naming file and line."""
+        """Read :meth:`save_tsv` output; malformed lines raise :class:`CorpusError` naming file and line."""
         words, counts, total = [], [], None
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, start=1):
-                line = line.rstrip("\n")
-                parts = line.split("\t")
-                if lineno == 1 and parts[0] == "#total_tokens":
-                    total = int(parts[1])
-                    continue
-                if len(parts) != 2 or not parts[1].isdigit():
-                    raise CorpusError(f"{path}:{lineno}: expected word<TAB>count, got {line[:60]!r}")
-                words.append(parts[0])
-                counts.append(int(parts[1]))
+        seen: Dict[str, int] = {}
+        for lineno, line in iter_lines(path):
+            parts = line.split("\t")
+            if lineno == 1 and parts[0] == "#total_tokens":
+                total = _count(parts[1:], path, lineno, "#total_tokens<TAB>count")
+                continue
+            if len(parts) != 2:
+                raise CorpusError(f"{path}:{lineno}: expected word<TAB>count, got {excerpt(line)}")
+            if parts[0] in seen:
+                raise CorpusError(f"{path}:{lineno}: word {excerpt(parts[0])} again (first on line {seen[parts[0]]})")
+            seen[parts[0]] = lineno
+            words.append(parts[0])
+            counts.append(_count(parts[1:], path, lineno, "word<TAB>count"))
+        if len(words) < 2:
+            raise CorpusError(f"{path}: {len(words)} word(s); a vocabulary file needs at least 2")
         return cls(words, counts, total_tokens=total)
+
+
+def _count(fields: Sequence[str], path, lineno: int, expected: str) -> int:
+    """The count in ``fields`` (one ASCII decimal number), or a :class:`CorpusError` naming the line."""
+    text = fields[0] if len(fields) == 1 else ""
+    if not (text.isascii() and text.isdigit()):
+        raise CorpusError(f"{path}:{lineno}: expected {expected}, got {excerpt(chr(9).join(fields))} as the count")
+    return int(text)
 
 
 class TokenIndex:
@@ -161,7 +173,9 @@ class TokenIndex:
 
     @classmethod
     def load(cls, path: Union[str, os.PathLike]) -> "TokenIndex":
-        tokens = Path(path).read_text(encoding="utf-8").split("\n")[:-1]
+        """Read :meth:`save` output (errors name the file and line: see
+        :func:`~paddle_hsoftmax.data.text.iter_lines`)."""
+        tokens = [line for _, line in iter_lines(path)]
         if tokens[: len(cls.SPECIALS)] != list(cls.SPECIALS):
             raise CorpusError(f"{path}:1: not a token index (must start with {cls.SPECIALS})")
         return cls(tokens[len(cls.SPECIALS):])

@@ -58,6 +58,9 @@ class HierarchicalSoftmax(OutputLayer):
     tree search would need data-dependent control flow that does not batch on a GPU).
     """
 
+    # [N, V]-sized tables at the peak of full_log_prob (measured: 7.1; see OutputLayer)
+    full_log_prob_tables = 8
+
     def __init__(
         self,
         feature_size: int,
