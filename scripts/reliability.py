@@ -34,9 +34,13 @@ it (``in ckpt``: under ``checkpoints/``; the others are exports, vocabularies, m
 - every other file the run wrote (vectors, vocabularies, tree, config, ``inference/`` export),
   byte for byte; ``vdl/`` logs are not compared (a resumed run starts a new log file).
 
-Prints one row per task, writes ``--json``; exit status 1 when any comparison fails.
+Prints one row per task, writes ``--json``; exit status 1 when any comparison fails. With
+``--inputs`` it then runs ``scripts/reliability_inputs.py`` too (the hostile-input corpus against
+every reader and command, and the hypothesis fuzz suite with ``--fuzz-examples`` per property),
+writing its rows beside the kills' (``--json`` with ``.inputs`` before the suffix): the whole of
+issue 7's evidence from one command.
 
-    python scripts/reliability.py --kills 10 --json runs/reliability.json
+    python scripts/reliability.py --kills 10 --inputs --json runs/reliability.json
 """
 
 from __future__ import annotations
@@ -377,6 +381,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="tasks run side by side")
     parser.add_argument("--workdir", default=None, help="scratch directory (default: a temporary one, removed)")
     parser.add_argument("--json", default=None, help="write the summaries here")
+    parser.add_argument("--inputs", action="store_true",
+                        help="also run scripts/reliability_inputs.py (hostile inputs and fuzzing)")
+    parser.add_argument("--fuzz-examples", type=int, default=1000, help="with --inputs: examples per property")
     args = parser.parse_args(argv)
     if args.kills < 1:
         parser.error(f"--kills must be >= 1, got {args.kills}")
@@ -408,7 +415,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(args.json, json.dumps({"kills_per_task": args.kills, "seed": args.seed, "scale": args.scale,
                                                  "total_seconds": total, "tasks": summaries}, indent=2))
-    return 0 if all(s["equal"] for s in summaries) else 1
+    status = 0 if all(s["equal"] for s in summaries) else 1
+    if args.inputs:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import reliability_inputs
+
+        inputs_argv = ["--fuzz-examples", str(args.fuzz_examples)]
+        if args.json:
+            path = Path(args.json)
+            inputs_argv += ["--json", str(path.with_name(path.stem + ".inputs" + path.suffix))]
+        print()
+        status = max(status, reliability_inputs.main(inputs_argv))
+    return status
 
 
 if __name__ == "__main__":
