@@ -5,6 +5,7 @@ Install with the Paddle build that fits your machine:
     python -m pip install -e ".[cpu]"        # paddlepaddle (CPU)
     python -m pip install -e ".[gpu]"        # paddlepaddle-gpu
     python -m pip install -e ".[cpu,dev]"    # + what the tests need
+    python -m pip install -e ".[cpu,notebooks]"  # + what notebooks/ need
 """
 
 from pathlib import Path
@@ -35,7 +36,12 @@ setup(
     extras_require={
         "cpu": ["paddlepaddle>=3.0"],
         "gpu": ["paddlepaddle-gpu>=3.0"],
-        "dev": ["pytest>=7", "hypothesis>=6.80", "gensim>=4.3", "scipy>=1.10"],
+        "dev": ["pytest>=7", "hypothesis>=6.80", "gensim>=4.3", "scipy>=1.10",
+                # tests/test_notebooks.py executes notebooks/ (nbclient, a python3 kernel, figures)
+                "nbclient>=0.7", "nbformat>=5.7", "ipykernel>=6", "matplotlib>=3.5"],
+        # the notebooks: figures, gensim's English evaluation sets, and `jupyter execute` (nbclient)
+        "notebooks": ["matplotlib>=3.5", "gensim>=4.3", "scipy>=1.10", "ipykernel>=6", "nbclient>=0.7",
+                      "nbformat>=5.7"],
         "jieba": ["jieba>=0.42"],  # --tokenizer jieba (Chinese word segmentation)
     },
     classifiers=[
