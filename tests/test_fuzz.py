@@ -15,7 +15,6 @@ Examples per property: 25 by default (the suite stays fast); ``PADDLE_HSOFTMAX_F
 runs N (``scripts/reliability_inputs.py`` uses 1,000).
 """
 
-import heapq
 import math
 import os
 import re
@@ -23,7 +22,7 @@ import re
 import numpy as np
 import paddle
 import pytest
-from conftest import assert_full_prefix_tree
+from conftest import assert_full_prefix_tree, reference_huffman_cost
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
@@ -50,18 +49,6 @@ FUZZ = settings(
 # ----------------------------------------------------------------------------------------------
 # Trees
 # ----------------------------------------------------------------------------------------------
-
-
-def reference_huffman_cost(counts):
-    """Sum(count * depth) of an optimal prefix code: the sum of all merged weights (heapq)."""
-    heap = [int(c) for c in counts]
-    heapq.heapify(heap)
-    cost = 0
-    while len(heap) > 1:
-        a, b = heapq.heappop(heap), heapq.heappop(heap)
-        cost += a + b
-        heapq.heappush(heap, a + b)
-    return cost
 
 
 # ties (small values), ones, and huge values side by side

@@ -1,12 +1,11 @@
 """Trees: Huffman optimality, prefix codes, balanced depths, information bounds, persistence, errors."""
 
-import heapq
 import math
 import time
 
 import numpy as np
 import pytest
-from conftest import assert_full_prefix_tree, codes_of
+from conftest import assert_full_prefix_tree, codes_of, reference_huffman_cost
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,18 +16,6 @@ from paddle_hsoftmax import (
     information_table,
     unigram_entropy,
 )
-
-
-def reference_huffman_cost(counts):
-    """Sum(count * depth) of an optimal prefix code: the sum of all merged weights (heapq)."""
-    heap = [int(c) for c in counts]
-    heapq.heapify(heap)
-    cost = 0
-    while len(heap) > 1:
-        a, b = heapq.heappop(heap), heapq.heappop(heap)
-        cost += a + b
-        heapq.heappush(heap, a + b)
-    return cost
 
 
 def test_small_huffman_by_hand():

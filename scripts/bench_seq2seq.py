@@ -1,0 +1,95 @@
+#!/usr/bin/env python
+"""Decoder output layers side by side: the same encoder-decoder, data, seed and budget, in one run.
+
+Each row is a real ``python train.py seq2seq`` run (through ``cli.main``, one after another, each
+in its own output directory) on CC-CEDICT (or ``--max-train-items`` of it), differing only in
+``--output``; the table gives what each run's ``metrics.json`` measured:
+
+- parameters (whole model, the decoder's output layer alone);
+- target tokens/s and seconds per epoch of training (steps only, the whole model);
+- test BLEU / chrF (sacrebleu) of beam search and greedy decoding on the first ``--max-test``
+  test pairs, and the seconds beam search took over them;
+- the character-overlap retrieval baseline on the same test pairs.
+
+Prints a table with each row's training time relative to the full softmax, and writes JSON.
+
+    python scripts/bench_seq2seq.py --max-train-items 20000 --epochs 1 --json runs/bench_seq2seq.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+warnings.filterwarnings("ignore", message="No ccache found")
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from paddle_hsoftmax.cli import main as cli_main  # noqa: E402
+from paddle_hsoftmax.export import atomic_write_text  # noqa: E402
+
+KEYS = ("parameters", "output_parameters", "tokens_per_sec", "epoch_seconds", "train_seconds", "test_bleu",
+        "test_chrf", "test_greedy_bleu", "test_greedy_chrf", "test_decode_seconds", "best_epoch", "target_vocab_size")
+
+
+def run_one(output: str, args, out_dir: Path) -> dict:
+    argv = ["seq2seq", "--dataset", "cedict", "--output", output, "--output-dir", str(out_dir), "--overwrite",
+            "--no-progress", "--hidden", str(args.hidden), "--batch-size", str(args.batch_size),
+            "--epochs", str(args.epochs), "--max-train-items", str(args.max_train_items),
+            "--eval-items", str(args.eval_items), "--max-test", str(args.max_test), "--beam", str(args.beam),
+            "--seed", str(args.seed)]
+    status = cli_main(argv)
+    if status != 0:
+        raise RuntimeError(f"train.py {' '.join(argv)} exited with status {status}")
+    metrics = json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))
+    row = {"output": output, **{k: metrics.get(k) for k in KEYS}}
+    row["baseline_bleu"], row["baseline_chrf"] = metrics["baseline"]["bleu"], metrics["baseline"]["chrf"]
+    return row
+
+
+def format_table(rows) -> str:
+    full = next((r for r in rows if r["output"] == "softmax"), rows[0])
+    lines = [f"{'output':<10} {'params':>10} {'out params':>10} {'tokens/s':>9} {'s/epoch':>8} {'time/full':>9} "
+             f"{'BLEU':>6} {'chrF':>6} {'greedy BLEU':>11} {'decode s':>8}"]
+    for r in rows:
+        lines.append(f"{r['output']:<10} {r['parameters']:>10,} {r['output_parameters']:>10,} "
+                     f"{r['tokens_per_sec']:>9,.0f} {r['epoch_seconds']:>8.0f} "
+                     f"{r['train_seconds'] / full['train_seconds']:>9.3f} {r['test_bleu']:>6.2f} {r['test_chrf']:>6.2f} "
+                     f"{r['test_greedy_bleu']:>11.2f} {r['test_decode_seconds']:>8.1f}")
+    lines.append(f"retrieval baseline on the same test pairs: BLEU {rows[0]['baseline_bleu']:.2f}, "
+                 f"chrF {rows[0]['baseline_chrf']:.2f}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--outputs", nargs="+", default=["softmax", "hsoftmax"])
+    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--max-train-items", type=int, default=0, help="first N training pairs (0 = all)")
+    p.add_argument("--eval-items", type=int, default=500)
+    p.add_argument("--max-test", type=int, default=1000)
+    p.add_argument("--beam", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workdir", default=None, help="keep the runs here (default: a temporary directory)")
+    p.add_argument("--json", default=None)
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench_seq2seq_") as tmp:
+        root = Path(args.workdir or tmp)
+        rows = [run_one(output, args, root / output) for output in args.outputs]
+    print()
+    print(format_table(rows))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(args.json, json.dumps({"settings": vars(args), "rows": rows}, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
