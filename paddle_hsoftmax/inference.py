@@ -180,7 +180,8 @@ def load_tagger(run_dir: Path) -> Tuple[Callable, List[str]]:
 def load_translator(run_dir: Path):
     """``(translate, config)`` for a ``train.py seq2seq`` run: ``translate(texts, beam_size=None,
     batch_size=64)`` -> one space-joined translation per text (beam search with the run's beam
-    size unless given; 0 = greedy), from ``checkpoints/best.pdckpt`` (the best validation BLEU).
+    size unless given; 0 = greedy), from ``checkpoints/best.pdckpt`` (the best validation BLEU);
+    a run trained with ``--retrieve`` retrieves from its ``retrieval_memory.tsv``.
     No ``paddle.jit`` export: the parameters are loaded with ``paddle.load`` into a model built
     from ``config.json`` and the saved vocabularies."""
     import dataclasses
@@ -205,7 +206,16 @@ def load_translator(run_dir: Path):
     model = build_model(config, source_vocab, target_vocab)
     model.set_state_dict(paddle.load(str(run_dir / "checkpoints" / "best.pdckpt"))["model"])
     model.eval()
-    translator = Translator(model, source_vocab, target_vocab, config)
+    retriever = None
+    if config.retrieve:
+        from .data.parallel import read_parallel_tsv
+        from .data.retrieval import Retriever
+
+        memory = run_dir / "retrieval_memory.tsv"
+        if not memory.exists():
+            raise CorpusError(f"{run_dir}: not a finished `train.py seq2seq` run (missing {memory.name})")
+        retriever = Retriever(read_parallel_tsv(memory, "whitespace"), config.retrieve)
+    translator = Translator(model, source_vocab, target_vocab, config, retriever)
 
     def translate(texts: Sequence[str], beam_size=None, batch_size: int = 64) -> List[str]:
         beam = config.beam_size if beam_size is None else beam_size

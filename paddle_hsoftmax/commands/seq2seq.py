@@ -6,6 +6,7 @@ one TSV file (``source<TAB>target``) or two aligned files (source, then target).
 ``--output-dir``: ``metrics.json`` (test BLEU and chrF of beam search and of greedy decoding on the
 first ``--max-test`` test pairs, the character-overlap retrieval baseline on the same pairs,
 training time, tokens/s, parameter counts, examples), ``source_tokens.txt``,
+``retrieval_memory.tsv`` (with ``--retrieve``: the training pairs, space-separated tokens),
 ``target_vocab.tsv``, ``config.json``, ``checkpoints/`` (``best.pdckpt`` by validation BLEU; what
 ``train.py predict`` loads) and ``vdl/``.
 """
@@ -48,6 +49,10 @@ def add_parser(sub):
     p.add_argument("--dropout", type=float, default=d.dropout)
     p.add_argument("--input-feed", action=argparse.BooleanOptionalAction, default=d.input_feed,
                    help="feed the attentional state to the next decoder step (Luong et al.)")
+    p.add_argument("--retrieve", type=int, default=d.retrieve,
+                   help="append the N training pairs sharing most source tokens to each source (fuzzy repair; 0 = off)")
+    p.add_argument("--copy", action=argparse.BooleanOptionalAction, default=d.copy,
+                   help="pointer-generator copying of source tokens that are target words")
     p.add_argument("--min-count", type=int, default=d.target_min_count,
                    help="target words seen fewer times in training become <unk>")
     p.add_argument("--max-source-len", type=int, default=d.max_source_len)
@@ -108,7 +113,7 @@ def run(args) -> int:
         hidden_size=args.hidden, output_dim=args.output_dim, dropout=args.dropout, input_feed=args.input_feed,
         target_min_count=args.min_count, max_source_len=args.max_source_len, max_target_len=args.max_target_len,
         batch_size=args.batch_size, lr=args.lr, beam_size=args.beam, alpha=args.alpha, eval_items=args.eval_items,
-        max_train_items=args.max_train_items, seed=args.seed,
+        max_train_items=args.max_train_items, retrieve=args.retrieve, copy=args.copy, seed=args.seed,
     )
     task = Seq2SeqTask(config, splits)
     params = task.parameter_counts()
@@ -147,6 +152,9 @@ def run(args) -> int:
                       "reference": " ".join(t), "translation": " ".join(h)}
                      for (s, t), h in zip(test_pairs[:10], beam["hypotheses"])],
     })
+    if task.retriever is not None:  # the translation memory `predict` retrieves from
+        atomic_write_text(out / "retrieval_memory.tsv",
+                          "".join(f"{' '.join(s)}\t{' '.join(t)}\n" for s, t in task.retriever.pairs))
     task.source_vocab.save(out / "source_tokens.txt")
     task.target_vocab.save_tsv(out / "target_vocab.tsv")
     atomic_write_text(out / "config.json", json.dumps(dataclasses.asdict(config), indent=2))

@@ -14,7 +14,9 @@ softmax, hierarchical softmax, ...: see :mod:`paddle_hsoftmax.output`), which gi
 of the next word in training (teacher forcing) and the normalised ``full_log_prob`` in decoding.
 With input feeding, ``h~_{t-1}`` is concatenated to the next step's input embedding (so the decoder
 runs step by step); without it, the decoder LSTM runs over the whole target at once and attention
-is one batched product.
+is one batched product. Optionally (``copy=True``) a pointer-generator copy mechanism mixes the
+output layer's distribution with copying source words (:mod:`paddle_hsoftmax.models.copy`), e.g.
+from a retrieved translation appended to the source (:mod:`paddle_hsoftmax.data.retrieval`).
 
 Decoding: greedy (the argmax of each step's distribution) and batched beam search. Beam
 hypotheses are ranked by ``log P(y) / lp(y)`` with GNMT's ``lp(y) = ((5 + |y|) / 6) ** alpha``
@@ -28,19 +30,19 @@ Shapes: source ids ``[B, S]`` (0 = padding) and lengths ``[B]``; decoder inputs 
 
 from __future__ import annotations
 
-from typing import List, NamedTuple, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import paddle
 import paddle.nn as nn
-import paddle.nn.functional as F
 
 from ..output.base import OutputLayer
+from .attention import MASKED, LuongAttention, Memory
+from .copy import CopyAttention, mix_log_probs, mix_nll
 
 __all__ = ["LuongAttention", "Memory", "Hypothesis", "Seq2Seq", "length_penalty"]
 
 State = Tuple[paddle.Tensor, paddle.Tensor]
-_MASKED = -1e9  # added to the scores of padded source positions (exp underflows to exactly 0)
 
 
 def length_penalty(length: int, alpha: float) -> float:
@@ -55,45 +57,6 @@ class Hypothesis(NamedTuple):
     ids: List[int]
     score: float
     log_prob: float
-
-
-class Memory(NamedTuple):
-    """What the encoder leaves for the decoder: memory ``[B, S, 2H]``, attention keys
-    ``W_a m_s`` ``[B, S, H]`` and the additive padding mask ``[B, 1, S]`` (0 or -1e9)."""
-
-    values: paddle.Tensor
-    keys: paddle.Tensor
-    mask_bias: paddle.Tensor
-
-    def repeat(self, k: int) -> "Memory":
-        """Each sentence's memory ``k`` times in a row (``[B * k, ...]``), for beam search."""
-        return Memory(*(paddle.repeat_interleave(t, k, axis=0) for t in self))
-
-
-class LuongAttention(nn.Layer):
-    """Luong's global attention with the *general* score ``h_t . W_a m_s``.
-
-    Args:
-        query_size: H, the decoder state size.
-        memory_size: M, the encoder memory size (2H for a BiLSTM).
-
-    Shape:
-        query ``[B, T, H]`` and a :class:`Memory` -> context ``[B, T, M]``, weights ``[B, T, S]``.
-    """
-
-    def __init__(self, query_size: int, memory_size: int) -> None:
-        super().__init__()
-        self.key = nn.Linear(memory_size, query_size, bias_attr=False)  # W_a
-
-    def keys(self, memory: paddle.Tensor) -> paddle.Tensor:
-        """``W_a m_s`` once per source: ``[B, S, M] -> [B, S, H]``."""
-        return self.key(memory)
-
-    def forward(self, query: paddle.Tensor, memory: Memory) -> Tuple[paddle.Tensor, paddle.Tensor]:
-        scores = paddle.matmul(query, memory.keys, transpose_y=True)  # (B, T, S)
-        weights = F.softmax(scores + memory.mask_bias, axis=-1)  # (B, T, S), 0 on padding
-        context = paddle.matmul(weights, memory.values)  # (B, T, M)
-        return context, weights
 
 
 class Seq2Seq(nn.Layer):
@@ -114,6 +77,9 @@ class Seq2Seq(nn.Layer):
             gloss made of ``<unk>`` is useless, and a small model trained on rare-word glosses
             learns that ``<unk>`` is the safest first word; Marian bans it by default). Training
             and ``step_log_probs`` are unaffected.
+        copy: add the pointer-generator copy mechanism (:mod:`paddle_hsoftmax.models.copy`); then
+            every call that takes a source also takes ``copy_ids`` ``[B, S]``: the target id each
+            source position would copy, -1 where it cannot be copied.
     """
 
     def __init__(
@@ -127,6 +93,7 @@ class Seq2Seq(nn.Layer):
         dropout: float = 0.2,
         input_feed: bool = True,
         banned_ids: Sequence[int] = (),
+        copy: bool = False,
     ) -> None:
         super().__init__()
         V = output.num_classes
@@ -156,10 +123,13 @@ class Seq2Seq(nn.Layer):
         D = output.feature_size
         self.proj = nn.Linear(H, D) if D != H else None
         self.output = output
+        self.copier = CopyAttention(H, 2 * H) if copy else None
 
     # -- encoder -----------------------------------------------------------------------------------
-    def encode(self, source: paddle.Tensor, lengths: paddle.Tensor) -> Tuple[Memory, State]:
-        """The memory and the decoder's initial state; padding after ``lengths`` is ignored."""
+    def encode(self, source: paddle.Tensor, lengths: paddle.Tensor,
+               copy_ids: Optional[paddle.Tensor] = None) -> Tuple[Memory, State]:
+        """The memory and the decoder's initial state; padding after ``lengths`` is ignored.
+        ``copy_ids`` ``[B, S]`` (-1: not copyable) is required with the copy mechanism."""
         x = self.dropout(self.src_embed(source))  # (B, S, E)
         values, (h, c) = self.encoder(x, sequence_length=lengths)  # (B, S, 2H); h, c (2, B, H)
         final = paddle.concat([h[0], h[1], c[0], c[1]], axis=-1)  # (B, 4H): both directions' last states
@@ -167,8 +137,15 @@ class Seq2Seq(nn.Layer):
         state = (paddle.tanh(h0).unsqueeze(0), c0.unsqueeze(0))  # (1, B, H) each
         positions = paddle.arange(source.shape[1], dtype=lengths.dtype)  # (S,)
         valid = (positions.unsqueeze(0) < lengths.unsqueeze(1)).astype(values.dtype)  # (B, S)
-        mask_bias = ((1.0 - valid) * _MASKED).unsqueeze(1)  # (B, 1, S)
-        return Memory(values, self.attention.keys(values), mask_bias), state
+        mask_bias = ((1.0 - valid) * MASKED).unsqueeze(1)  # (B, 1, S)
+        if self.copier is None:
+            return Memory(values, self.attention.keys(values), mask_bias), state
+        if copy_ids is None or copy_ids.shape != source.shape:
+            got = None if copy_ids is None else copy_ids.shape
+            raise ValueError(f"the copy mechanism needs copy_ids shaped like the source {source.shape}, got {got}")
+        copyable = valid * (copy_ids >= 0).astype(valid.dtype)  # (B, S)
+        return Memory(values, self.attention.keys(values), mask_bias, self.copier.keys(values),
+                      copyable.unsqueeze(1), paddle.clip(copy_ids, min=0)), state
 
     # -- decoder -----------------------------------------------------------------------------------
     def _attend(self, states: paddle.Tensor, memory: Memory) -> paddle.Tensor:
@@ -208,18 +185,28 @@ class Seq2Seq(nn.Layer):
         return self.proj(h) if self.proj is not None else h
 
     def forward(self, source: paddle.Tensor, lengths: paddle.Tensor, inputs: paddle.Tensor,
-                targets: paddle.Tensor) -> paddle.Tensor:
+                targets: paddle.Tensor, copy_ids: Optional[paddle.Tensor] = None) -> paddle.Tensor:
         """Exact NLL of every target word, ``[B, T]`` (0 where the target is ``ignore_index``)."""
-        memory, state = self.encode(source, lengths)
-        return self.output(self.features(self.decode(inputs, memory, state)), targets)  # (B, T)
+        memory, state = self.encode(source, lengths, copy_ids)
+        attentional = self.decode(inputs, memory, state)  # (B, T, H)
+        nll = self.output(self.features(attentional), targets)  # (B, T)
+        if self.copier is None:
+            return nll
+        log_gen, log_copy, weights = self.copier(attentional, memory)  # (B, T), (B, T), (B, T, S)
+        return mix_nll(nll, targets, log_gen, log_copy, weights, memory.copy_ids, self.output.ignore_index)
 
-    def step_log_probs(self, attentional: paddle.Tensor) -> paddle.Tensor:
-        """The normalised next-word distribution: ``[N, H] -> log-probabilities [N, V]``."""
-        return self.output.full_log_prob(self.features(attentional))  # (N, V)
+    def step_log_probs(self, attentional: paddle.Tensor, memory: Optional[Memory] = None) -> paddle.Tensor:
+        """The normalised next-word distribution: ``[N, H] -> log-probabilities [N, V]``
+        (with the copy mechanism, of the mixture: ``memory`` is then required)."""
+        logp = self.output.full_log_prob(self.features(attentional))  # (N, V)
+        if self.copier is None:
+            return logp
+        log_gen, log_copy, weights = self.copier(attentional.unsqueeze(1), memory)  # (N, 1), (N, 1), (N, 1, S)
+        return mix_log_probs(logp, log_gen.squeeze(1), log_copy.squeeze(1), weights.squeeze(1), memory.copy_ids)
 
-    def _decoding_log_probs(self, attentional: paddle.Tensor) -> paddle.Tensor:
+    def _decoding_log_probs(self, attentional: paddle.Tensor, memory: Memory) -> paddle.Tensor:
         """``step_log_probs`` with the banned ids set to -1e9 (never chosen)."""
-        logp = self.step_log_probs(attentional)  # (N, V)
+        logp = self.step_log_probs(attentional, memory)  # (N, V)
         if not self.banned_ids:
             return logp
         ban = np.zeros([1, self.vocab_size], dtype=np.float32)
@@ -228,11 +215,12 @@ class Seq2Seq(nn.Layer):
 
     # -- decoding (eval mode; reads back to the host between steps) -------------------------------
     @paddle.no_grad()
-    def greedy(self, source: paddle.Tensor, lengths: paddle.Tensor, max_len: int) -> List[List[int]]:
+    def greedy(self, source: paddle.Tensor, lengths: paddle.Tensor, max_len: int,
+               copy_ids: Optional[paddle.Tensor] = None) -> List[List[int]]:
         """The argmax word at every step until ``</s>`` or ``max_len`` words; ids without ``</s>``."""
         if max_len < 1:
             raise ValueError(f"max_len must be >= 1, got {max_len}")
-        memory, state = self.encode(source, lengths)
+        memory, state = self.encode(source, lengths, copy_ids)
         B = source.shape[0]
         prev = paddle.full([B], self.bos_id, dtype="int64")  # (B,)
         feed = paddle.zeros([B, self.hidden_size])  # (B, H)
@@ -240,7 +228,7 @@ class Seq2Seq(nn.Layer):
         steps = []
         for _ in range(max_len):
             feed, state = self.step(prev, state, feed, memory)
-            prev = paddle.argmax(self._decoding_log_probs(feed), axis=-1)  # (B,)
+            prev = paddle.argmax(self._decoding_log_probs(feed, memory), axis=-1)  # (B,)
             steps.append(prev)
             done = paddle.logical_or(done, prev == self.eos_id)
             if bool(done.all()):
@@ -253,7 +241,7 @@ class Seq2Seq(nn.Layer):
 
     @paddle.no_grad()
     def beam_search(self, source: paddle.Tensor, lengths: paddle.Tensor, beam_size: int, max_len: int,
-                    alpha: float = 0.6) -> List[List[Hypothesis]]:
+                    alpha: float = 0.6, copy_ids: Optional[paddle.Tensor] = None) -> List[List[Hypothesis]]:
         """Up to ``beam_size`` hypotheses per sentence, best first by ``log P / lp`` (see the
         module docstring). ``beam_size = 1`` gives the greedy result."""
         if beam_size < 1:
@@ -263,7 +251,7 @@ class Seq2Seq(nn.Layer):
         if alpha < 0:
             raise ValueError(f"alpha must be >= 0, got {alpha}")
         B, K, V = source.shape[0], beam_size, self.vocab_size
-        memory, (h, c) = self.encode(source, lengths)
+        memory, (h, c) = self.encode(source, lengths, copy_ids)
         memory = memory.repeat(K)  # (B*K, ...)
         state = (paddle.repeat_interleave(h, K, axis=1), paddle.repeat_interleave(c, K, axis=1))  # (1, B*K, H)
         feed = paddle.zeros([B * K, self.hidden_size])  # (B*K, H)
@@ -275,7 +263,7 @@ class Seq2Seq(nn.Layer):
         width = min(2 * K, K * V)  # enough candidates to keep K alive after K of them end
         for t in range(max_len):
             feed, state = self.step(prev, state, feed, memory)
-            logp = self._decoding_log_probs(feed).reshape([B, K * V])  # (B, K*V)
+            logp = self._decoding_log_probs(feed, memory).reshape([B, K * V])  # (B, K*V)
             total = logp + paddle.to_tensor(scores, dtype=logp.dtype).repeat_interleave(V, axis=1)  # (B, K*V)
             values, flat = paddle.topk(total, k=width, axis=-1)  # (B, width)
             values, flat = values.numpy().astype(np.float64), flat.numpy()

@@ -14,6 +14,13 @@ Scores: BLEU and chrF from sacrebleu (``corpus_bleu``, ``corpus_chrf``, default 
 space-joined tokens, against the targets as read (a reference word missing from the target
 vocabulary stays in the reference; the model can only say ``<unk>``). Model selection: greedy BLEU
 on the first ``eval_items`` validation pairs after each epoch; the test scores use beam search.
+
+Retrieval and copying (``retrieve`` > 0, ``copy``): every source gets its ``retrieve`` nearest
+training pairs by shared tokens appended (``source <sep> neighbour source <sep> neighbour target``;
+Bulte & Tezcan's neural fuzzy repair, :mod:`paddle_hsoftmax.data.retrieval`), a training pair never
+retrieving itself; the copy mechanism (:mod:`paddle_hsoftmax.models.copy`) lets the decoder copy
+any source token that is a target word (not ``<unk>`` or ``</s>``), so it can start from the
+neighbour's translation. The training pairs are the memory at test and prediction time too.
 """
 
 from __future__ import annotations
@@ -21,13 +28,14 @@ from __future__ import annotations
 import collections
 import dataclasses
 import time
-from typing import Any, Dict, Iterator, List, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import paddle
 
 from ..data.batching import sortish_batches
 from ..data.parallel import SOURCE_TOKENIZERS, Pair
+from ..data.retrieval import OverlapIndex, Retriever
 from ..data.text import tokenize
 from ..data.vocab import TokenIndex, Vocab
 from ..models.seq2seq import Seq2Seq
@@ -58,6 +66,8 @@ class Seq2SeqConfig:
         beam_size, alpha: test-time beam search and its GNMT length normalisation.
         eval_items: validation pairs decoded (greedy) after each epoch for model selection.
         max_train_items: use only the first N training pairs (0 = all): quick runs.
+        retrieve: nearest training pairs appended to each source (0 = none).
+        copy: the pointer-generator copy mechanism (copies source tokens that are target words).
     """
 
     output: str = "hsoftmax"
@@ -78,6 +88,8 @@ class Seq2SeqConfig:
     alpha: float = 0.6
     eval_items: int = 1000
     max_train_items: int = 0
+    retrieve: int = 0
+    copy: bool = False
     seed: int = 0
 
     def check(self) -> None:
@@ -89,7 +101,7 @@ class Seq2SeqConfig:
                      "max_target_len", "batch_size", "beam_size", "eval_items"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        for name in ("output_dim", "max_train_items", "alpha"):
+        for name in ("output_dim", "max_train_items", "alpha", "retrieve"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         if not 0 <= self.dropout < 1:
@@ -106,7 +118,7 @@ def build_model(config: Seq2SeqConfig, source_vocab: TokenIndex, target_vocab: V
     output.check_targets = False  # ids come from the vocabulary; the check would read back every step
     return Seq2Seq(len(source_vocab), output, bos_id=len(target_vocab), eos_id=target_vocab.index[EOS],
                    embed_dim=config.embed_dim, hidden_size=config.hidden_size, dropout=config.dropout,
-                   input_feed=config.input_feed, banned_ids=(target_vocab.index[UNK],))
+                   input_feed=config.input_feed, banned_ids=(target_vocab.index[UNK],), copy=config.copy)
 
 
 def bleu_chrf(hypotheses: Sequence[Sequence[str]], references: Sequence[Sequence[str]]) -> Dict[str, float]:
@@ -124,42 +136,57 @@ def char_overlap_baseline(train: Sequence[Pair], sources: Sequence[Sequence[str]
     """Retrieval baseline: for each source, the target of the training pair whose source shares
     the most distinct tokens (characters) with it; ties go to the pair that comes first in
     ``train``; a source sharing nothing gets the most frequent training target (ties: first)."""
-    postings: Dict[str, List[int]] = collections.defaultdict(list)
-    for i, (src, _) in enumerate(train):
-        for token in set(src):
-            postings[token].append(i)
     frequency = collections.Counter(tuple(tgt) for _, tgt in train)
     fallback = list(max(frequency, key=frequency.get)) if frequency else []  # max: the first of the ties
-    out = []
-    for src in sources:
-        shared: collections.Counter = collections.Counter()
-        for token in set(src):
-            shared.update(postings.get(token, ()))
-        if not shared:
-            out.append(fallback)
-            continue
-        best = max(shared.values())
-        out.append(list(train[min(i for i, n in shared.items() if n == best)][1]))
-    return out
+    nearest = OverlapIndex([src for src, _ in train]).nearest(sources, k=1)[:, 0]  # (Q,), -1: nothing shared
+    return [list(train[i][1]) if i >= 0 else list(fallback) for i in nearest]
 
 
 class Translator:
-    """A model with its vocabularies: token lists in, token lists out (eval mode, batched by
-    source length, ``beam_size = 0`` for greedy)."""
+    """A model with its vocabularies (and its retrieval memory, if any): token lists in, token
+    lists out (eval mode, batched by source length, ``beam_size = 0`` for greedy)."""
 
-    def __init__(self, model: Seq2Seq, source_vocab: TokenIndex, target_vocab: Vocab, config: Seq2SeqConfig):
+    def __init__(self, model: Seq2Seq, source_vocab: TokenIndex, target_vocab: Vocab, config: Seq2SeqConfig,
+                 retriever: Optional[Retriever] = None):
+        if config.retrieve and retriever is None:
+            raise ValueError(f"config.retrieve = {config.retrieve} needs the training pairs as a retriever")
         self.model, self.source_vocab, self.target_vocab, self.config = model, source_vocab, target_vocab, config
+        self.retriever = retriever
+        specials = {target_vocab.index[UNK], target_vocab.index[EOS]}
+        self._copyable = {w: i for w, i in target_vocab.index.items() if i not in specials}
+
+    def prepare(self, sources: Sequence[Sequence[str]]) -> List[List[str]]:
+        """Sources cut to ``max_source_len``, then augmented by the retriever (if any)."""
+        cut = [list(s)[: self.config.max_source_len] for s in sources]
+        return self.retriever.augment(cut) if self.retriever is not None else cut
 
     def encode(self, tokens: Sequence[str]) -> np.ndarray:
-        ids = self.source_vocab.encode(list(tokens)[: self.config.max_source_len])
+        """Source ids of prepared tokens (``[<unk>]`` for an empty source)."""
+        ids = self.source_vocab.encode(list(tokens))
         return ids if len(ids) else np.array([TokenIndex.UNK], dtype=np.int64)
+
+    def copy_ids(self, tokens: Sequence[str]) -> np.ndarray:
+        """The target id each position of :meth:`encode` copies; -1 for tokens that are not target
+        words (``<unk>`` and ``</s>`` never are)."""
+        ids = np.fromiter((self._copyable.get(t, -1) for t in tokens), dtype=np.int64, count=len(tokens))
+        return ids if len(ids) else np.array([-1], dtype=np.int64)
+
+    @staticmethod
+    def pad_copy_ids(rows: Sequence[np.ndarray], width: int) -> np.ndarray:
+        """``[B, width]`` copy ids padded with -1."""
+        out = np.full((len(rows), width), -1, dtype=np.int64)
+        for i, r in enumerate(rows):
+            out[i, : len(r)] = r
+        return out
 
     def translate(self, sources: Sequence[Sequence[str]], beam_size: int = 0, batch_size: int = 128) -> List[List[str]]:
         if beam_size < 0:
             raise ValueError(f"beam_size must be >= 0 (0: greedy), got {beam_size}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        encoded = [self.encode(s) for s in sources]
+        prepared = self.prepare(sources)
+        encoded = [self.encode(s) for s in prepared]
+        copies = [self.copy_ids(s) for s in prepared] if self.model.copier is not None else None
         order = np.argsort([len(s) for s in encoded], kind="stable")
         words = self.target_vocab.words
         out: List[List[str]] = [[] for _ in encoded]
@@ -168,11 +195,13 @@ class Translator:
             idx = order[start : start + batch_size]
             ids, lengths = ClassifyTask.pad([encoded[i] for i in idx])
             src, lens = paddle.to_tensor(ids), paddle.to_tensor(lengths)
+            copy = (None if copies is None
+                    else paddle.to_tensor(self.pad_copy_ids([copies[i] for i in idx], ids.shape[1])))
             if beam_size:
                 best = [hyps[0].ids for hyps in self.model.beam_search(src, lens, beam_size, self.config.max_target_len,
-                                                                       self.config.alpha)]
+                                                                       self.config.alpha, copy)]
             else:
-                best = self.model.greedy(src, lens, self.config.max_target_len)
+                best = self.model.greedy(src, lens, self.config.max_target_len, copy)
             for i, hyp in zip(idx, best):
                 out[i] = [words[w] for w in hyp]
         return out
@@ -211,26 +240,34 @@ class Seq2SeqTask:
             raise ValueError(f"no training pair fits --max-source-len {config.max_source_len} and "
                              f"--max-target-len {config.max_target_len}")
         self.train_pairs = train
-        self.source_vocab = TokenIndex.build((s for s, _ in train), min_count=config.source_min_count)
+        self.retriever = Retriever(train, config.retrieve) if config.retrieve else None
+        sources = [s for s, _ in train]
+        if self.retriever is not None:  # leave-one-out: a training pair never retrieves itself
+            sources = self.retriever.augment(sources, leave_one_out=True)
+        self.source_vocab = TokenIndex.build(sources, min_count=config.source_min_count)
         self.target_vocab = lm_vocab([t for _, t in train], config.target_min_count)
         tindex, unk, eos = self.target_vocab.index, self.target_vocab.index[UNK], self.target_vocab.index[EOS]
-        self.sources = [self.source_vocab.encode(s) for s, _ in train]
         self.targets = [np.fromiter((tindex.get(w, unk) for w in t), dtype=np.int64, count=len(t)) for _, t in train]
         self.targets = [np.append(t, eos) for t in self.targets]
         paddle.seed(config.seed)
         self.model = build_model(config, self.source_vocab, self.target_vocab)
-        self.translator = Translator(self.model, self.source_vocab, self.target_vocab, config)
+        self.translator = Translator(self.model, self.source_vocab, self.target_vocab, config, self.retriever)
+        self.sources = [self.translator.encode(s) for s in sources]
+        self.copy_ids = [self.translator.copy_ids(s) for s in sources] if config.copy else None
         self.optimizer = paddle.optimizer.Adam(
             learning_rate=config.lr, parameters=self.model.parameters(),
             grad_clip=paddle.nn.ClipGradByGlobalNorm(config.grad_clip),
         )
 
     # -- batches -----------------------------------------------------------------------------------
-    def batch(self, index: Sequence[int]) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``(source [B, S], lengths [B], decoder inputs [B, T], targets [B, T])`` for training
-        pairs ``index``: inputs are ``<s>`` and the target words; targets the words and ``</s>``,
-        padded with ``ignore_index`` (the inputs' padding is never read by a kept position)."""
+    def batch(self, index: Sequence[int]) -> Tuple[np.ndarray, ...]:
+        """``(source [B, S], lengths [B], decoder inputs [B, T], targets [B, T], copy ids [B, S]
+        or None)`` for training pairs ``index``: inputs are ``<s>`` and the target words; targets
+        the words and ``</s>``, padded with ``ignore_index`` (the inputs' padding is never read by
+        a kept position)."""
         source, lengths = ClassifyTask.pad([self.sources[i] for i in index])
+        copy = (None if self.copy_ids is None
+                else Translator.pad_copy_ids([self.copy_ids[i] for i in index], source.shape[1]))
         targets = [self.targets[i] for i in index]
         T = max(len(t) for t in targets)
         out = np.full((len(targets), T), IGNORE, dtype=np.int64)
@@ -239,9 +276,9 @@ class Seq2SeqTask:
         for row, t in enumerate(targets):
             out[row, : len(t)] = t
             inputs[row, 1 : len(t)] = t[:-1]
-        return source, lengths, inputs, out
+        return source, lengths, inputs, out, copy
 
-    def epoch_batches(self, epoch: int) -> Iterator[Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    def epoch_batches(self, epoch: int) -> Iterator[Tuple[np.ndarray, ...]]:
         rng = np.random.default_rng([self.config.seed, epoch])
         # sort key: target length first (the decoder's steps), then source length
         key = np.array([len(t) * 4096 + len(s) for s, t in zip(self.sources, self.targets)], dtype=np.int64)
@@ -256,10 +293,10 @@ class Seq2SeqTask:
         return self.config.lr
 
     def train_step(self, batch) -> StepResult:
-        source, lengths, inputs, targets = batch
+        source, lengths, inputs, targets, copy = batch
         self.model.train()
         nll = self.model(paddle.to_tensor(source), paddle.to_tensor(lengths), paddle.to_tensor(inputs),
-                         paddle.to_tensor(targets))  # (B, T)
+                         paddle.to_tensor(targets), None if copy is None else paddle.to_tensor(copy))  # (B, T)
         total = nll.sum()
         count = float((targets != IGNORE).sum())
         (total / count).backward()

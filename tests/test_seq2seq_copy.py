@@ -1,0 +1,255 @@
+"""Retrieval-augmented sources and the copy mechanism: the overlap index against brute force on real
+CC-CEDICT pairs, the copy mixture against a float64 NumPy reference and finite differences, its
+step distribution normalised and equal to the teacher-forced NLL, padding ignored, beam 1 = greedy,
+and the command + predict end to end with ``--retrieve 1 --copy``."""
+
+import json
+
+import numpy as np
+import paddle
+import pytest
+
+from conftest import central_difference
+from paddle_hsoftmax.data.parallel import read_cedict
+from paddle_hsoftmax.data.retrieval import SEP, OverlapIndex, Retriever, augment_source
+from paddle_hsoftmax.models.copy import mix_log_probs, mix_nll
+from paddle_hsoftmax.models.seq2seq import Seq2Seq
+from paddle_hsoftmax.output.registry import build_output_layer
+from paddle_hsoftmax.tasks.seq2seq import IGNORE
+
+V, SRC_V = 12, 9
+
+
+@pytest.fixture(scope="module")
+def cedict_slice():
+    return read_cedict()[:3000]
+
+
+def brute_nearest(memory, query, k, exclude=None):
+    scored = [(-len(set(src) & set(query)), i) for i, (src) in enumerate(memory)
+              if i != exclude and set(src) & set(query)]
+    return [i for _, i in sorted(scored)[:k]]
+
+
+def test_overlap_index_equals_brute_force(cedict_slice):
+    memory = [s for s, _ in cedict_slice[:2000]]
+    queries = [s for s, _ in cedict_slice[2000:2300]] + [["猫", "猫"], ["Ω"], []]
+    index = OverlapIndex(memory)
+    got = index.nearest(queries, k=3, chunk=64)
+    for q, row in zip(queries, got):
+        want = brute_nearest(memory, q, 3)
+        assert list(row[: len(want)]) == want and all(row[len(want):] == -1)
+    loo = index.nearest(memory[:300], k=2, exclude=np.arange(300))
+    for i, row in enumerate(loo):
+        assert i not in row
+        want = brute_nearest(memory, memory[i], 2, exclude=i)
+        assert list(row[: len(want)]) == want
+
+
+def test_retriever_leave_one_out_and_augment(cedict_slice):
+    pairs = cedict_slice[:500]
+    retriever = Retriever(pairs, k=1)
+    augmented = retriever.augment([s for s, _ in pairs], leave_one_out=True)
+    for (src, tgt), aug in zip(pairs, augmented):
+        assert aug[: len(src)] == src
+        if len(aug) > len(src):  # a neighbour was found: never the pair itself
+            first, second = aug.index(SEP), len(aug) - aug[::-1].index(SEP) - 1
+            assert (aug[first + 1 : second], aug[second + 1 :]) != (src, tgt)
+            assert set(aug[first + 1 : second]) & set(src)
+    assert augment_source(["a"], [(["b"], ["x", "y"]), (["c"], ["z"])]) == ["a", SEP, "b", SEP, "x", "y", SEP, "c",
+                                                                           SEP, "z"]
+    with pytest.raises(ValueError, match="leave_one_out needs the memory's 500 sources, got 2"):
+        retriever.augment([["a"], ["b"]], leave_one_out=True)
+
+
+# -- the mixture ---------------------------------------------------------------------------------------
+def reference_mix(nll, targets, logit, scores, mask, copy_ids):
+    """float64 NumPy: -log(p_gen P_out(y) + (1 - p_gen) sum_{s: id(s) = y} a(s)), 0 when ignored."""
+    p_gen = 1 / (1 + np.exp(-logit))  # (B, T)
+    e = np.exp(scores - scores.max(-1, keepdims=True)) * mask[:, None, :]
+    a = e / e.sum(-1, keepdims=True)  # (B, T, S)
+    mass = (a * (copy_ids[:, None, :] == targets[:, :, None])).sum(-1)
+    out = -np.log(p_gen * np.exp(-nll) + (1 - p_gen) * mass)
+    return np.where(targets == IGNORE, 0.0, out)
+
+
+def mixture_case(seed=0):
+    rng = np.random.default_rng(seed)
+    B, T, S = 3, 4, 5
+    nll = rng.uniform(0.1, 6.0, (B, T))
+    targets = rng.integers(0, 4, (B, T))
+    targets[2, 3] = IGNORE
+    logit = rng.normal(size=(B, T))
+    scores = rng.normal(size=(B, T, S))
+    mask = np.array([[1, 1, 0, 1, 1], [1, 0, 0, 0, 0], [1, 1, 1, 1, 1]], dtype=np.float64)
+    copy_ids = rng.integers(0, 4, (B, S))
+    copy_ids[1, 0] = 9  # row 1 can copy only a word no target asks for: mass 0 everywhere
+    return nll, targets, logit, scores, mask, copy_ids
+
+
+def test_mix_nll_matches_float64_reference_and_finite_differences():
+    nll, targets, logit, scores, mask, copy_ids = mixture_case()
+    got = paddle_mix(dict(nll=nll, logit=logit, scores=scores), targets, mask, copy_ids).numpy()
+    want = reference_mix(nll, targets, logit, scores, mask, copy_ids)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    assert np.all(got[1] > nll[1])  # nothing to copy: only the generate term, times p_gen < 1
+    for which in ("nll", "logit", "scores"):
+        values = dict(nll=nll, logit=logit, scores=scores)
+        x = paddle.to_tensor(values[which], stop_gradient=False)
+        args = {k: (x if k == which else v) for k, v in values.items()}
+        loss = paddle_mix(args, targets, mask, copy_ids).sum()
+        loss.backward()
+
+        def f(value):
+            vals = dict(values, **{which: value})
+            return reference_mix(vals["nll"], targets, vals["logit"], vals["scores"], mask, copy_ids).sum()
+
+        np.testing.assert_allclose(x.grad.numpy(), central_difference(f, values[which]), rtol=1e-6, atol=1e-8)
+
+
+def paddle_mix(args, targets, mask, copy_ids):
+    import paddle.nn.functional as F
+
+    t = lambda x: x if isinstance(x, paddle.Tensor) else paddle.to_tensor(x)  # noqa: E731
+    logit, scores, nll = t(args["logit"]), t(args["scores"]), t(args["nll"])
+    weights = F.softmax(scores + (1 - t(mask))[:, None, :] * -1e9, axis=-1) * t(mask)[:, None, :]
+    return mix_nll(nll, t(targets), F.log_sigmoid(logit), F.log_sigmoid(-logit), weights, t(copy_ids), IGNORE)
+
+
+def test_mix_log_probs_sums_to_one_and_counts_repeated_words():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(2, 6))
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    weights = np.array([[0.5, 0.3, 0.2], [0.0, 1.0, 0.0]])
+    ids = np.array([[4, 4, 1], [0, 2, 5]])
+    log_gen, log_copy = np.log([0.25, 0.6]), np.log([0.75, 0.4])
+    got = mix_log_probs(*(paddle.to_tensor(x) for x in (log_probs, log_gen, log_copy, weights, ids))).numpy()
+    want = 0.25 * np.exp(log_probs[0])
+    want[4] += 0.75 * 0.8
+    want[1] += 0.75 * 0.2
+    np.testing.assert_allclose(np.exp(got[0]), want, rtol=1e-12)
+    np.testing.assert_allclose(np.exp(got).sum(-1), 1.0, rtol=1e-12)
+
+
+# -- the model -----------------------------------------------------------------------------------------
+def copy_model(output="softmax", seed=0):
+    paddle.seed(seed)
+    words = ["</s>"] + [f"w{i}" for i in range(1, V)]
+    layer = build_output_layer(output, 8, words, list(range(2 * V, V, -1)), ignore_index=IGNORE)
+    model = Seq2Seq(SRC_V, layer, bos_id=V, eos_id=0, embed_dim=6, hidden_size=8, dropout=0.3, copy=True)
+    model.eval()
+    return model
+
+
+SOURCES = [[3, 1, 4], [1, 5, 2, 6, 5, 3, 5], [8, 7]]
+COPY = [[5, -1, 5], [2, 3, -1, 7, 7, 11, -1], [-1, -1]]  # the last sentence has nothing to copy
+
+
+def padded(rows, fill):
+    width = max(len(r) for r in rows)
+    out = np.full((len(rows), width), fill, dtype=np.int64)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = r
+    return paddle.to_tensor(out)
+
+
+def batch(rows=slice(None)):
+    src, copy = SOURCES[rows], COPY[rows]
+    return padded(src, 0), paddle.to_tensor([len(s) for s in src]), padded(copy, -1)
+
+
+@pytest.mark.parametrize("output", ["softmax", "hsoftmax"])
+def test_copy_step_is_normalised_and_equals_teacher_forcing(output):
+    model = copy_model(output, seed=3)
+    src, lens, copy = batch()
+    memory, state = model.encode(src, lens, copy)
+    words = [[5, 7, 0], [11, 2, 0], [4, 9, 0]]
+    feed = paddle.zeros([3, 8])
+    prev = paddle.full([3], V, dtype="int64")
+    total = np.zeros(3)
+    with paddle.no_grad():
+        for t in range(3):
+            feed, state = model.step(prev, state, feed, memory)
+            logp = model.step_log_probs(feed, memory).numpy().astype(np.float64)  # (3, V)
+            np.testing.assert_allclose(np.exp(logp).sum(-1), 1.0, rtol=1e-5)
+            target = np.array([w[t] for w in words])
+            total += logp[np.arange(3), target]
+            prev = paddle.to_tensor(target)
+        nll = model(src, lens, paddle.to_tensor([[V] + w[:-1] for w in words]), paddle.to_tensor(words), copy)
+    np.testing.assert_allclose(-nll.numpy().sum(-1), total, rtol=1e-4)
+    plain = model.output.full_log_prob(model.features(feed)).numpy()[2]  # nothing to copy: the plain decoder
+    np.testing.assert_allclose(model.step_log_probs(feed, memory).numpy()[2], plain, rtol=1e-5, atol=1e-6)
+
+
+def test_copy_ignores_padding_and_beam_of_one_is_greedy():
+    model = copy_model(seed=4)
+    src, lens, copy = batch()
+    alone = batch(slice(0, 1))
+    inputs, targets = paddle.to_tensor([[V, 5, 7]]), paddle.to_tensor([[5, 7, 0]])
+    with paddle.no_grad():
+        together = model(src, lens, paddle.concat([inputs] * 3), paddle.concat([targets] * 3), copy).numpy()
+        single = model(*alone[:2], inputs, targets, alone[2]).numpy()
+    np.testing.assert_allclose(together[0], single[0], rtol=1e-5, atol=1e-6)
+    greedy = model.greedy(src, lens, 6, copy)
+    assert greedy[0] == model.greedy(*alone[:2], 6, alone[2])[0]
+    assert [h[0].ids for h in model.beam_search(src, lens, 1, 6, copy_ids=copy)] == greedy
+    with pytest.raises(ValueError, match="copy mechanism needs copy_ids"):
+        model.greedy(src, lens, 6)
+
+
+def copy_task_loss(copy: bool, steps: int = 250) -> float:
+    """Train on pairs whose two target words sit in the source behind the *same* source token:
+    only the copy ids say which words they are. The last batch's mean NLL."""
+    paddle.seed(5)
+    words = ["</s>"] + [f"w{i}" for i in range(1, V)]
+    layer = build_output_layer("softmax", 8, words, list(range(2 * V, V, -1)), ignore_index=IGNORE)
+    model = Seq2Seq(SRC_V, layer, bos_id=V, eos_id=0, embed_dim=6, hidden_size=8, dropout=0.3, copy=copy)
+    rng = np.random.default_rng(0)
+    opt = paddle.optimizer.Adam(learning_rate=0.02, parameters=model.parameters())
+    src = paddle.to_tensor(np.tile([8, 2, 2, 8], (16, 1)))  # (16, 4)
+    lengths = paddle.to_tensor(np.full(16, 4))
+    for _ in range(steps):
+        target = rng.integers(1, V, (16, 2))  # two random words per pair
+        ids = paddle.to_tensor(np.concatenate([np.full((16, 1), -1), target, np.full((16, 1), -1)], axis=1))
+        inputs = paddle.to_tensor(np.concatenate([np.full((16, 1), V), target[:, :1]], axis=1))
+        loss = model(src, lengths, inputs, paddle.to_tensor(target), ids if copy else None).mean()
+        loss.backward()
+        opt.step()
+        opt.clear_grad()
+    return float(loss)
+
+
+def test_copy_learns_to_copy_what_no_generator_can_predict():
+    assert copy_task_loss(copy=True) < 0.05
+    assert copy_task_loss(copy=False) > 1.5  # the control: about log(11) = 2.4 for the first word
+
+
+# -- end to end --------------------------------------------------------------------------------------
+def test_seq2seq_retrieve_copy_command_and_predict(cedict_slice, tmp_path, capsys):
+    from paddle_hsoftmax.cli import main
+    from paddle_hsoftmax.inference import load_translator
+
+    short = [(s, t) for s, t in cedict_slice if len(t) <= 3][:600]
+    files = {}
+    for part, pairs in (("train", short[:500]), ("valid", short[500:550]), ("test", short[550:])):
+        files[part] = tmp_path / f"{part}.tsv"
+        files[part].write_text("".join(f"{''.join(s)}\t{' '.join(t)}\n" for s, t in pairs), encoding="utf-8")
+    out = tmp_path / "run"
+    args = ["seq2seq", "--train", str(files["train"]), "--valid", str(files["valid"]), "--test", str(files["test"]),
+            "--output-dir", str(out), "--output", "hsoftmax", "--epochs", "1", "--hidden", "16", "--embed-dim", "8",
+            "--min-count", "1", "--beam", "2", "--max-test", "20", "--batch-size", "50", "--max-target-len", "6",
+            "--retrieve", "1", "--copy", "--no-progress"]
+    assert main(args) == 0
+    capsys.readouterr()
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["config"]["retrieve"] == 1 and metrics["config"]["copy"] is True
+    memory = (out / "retrieval_memory.tsv").read_text(encoding="utf-8").splitlines()
+    assert len(memory) == 500 and memory[0] == " ".join(short[0][0]) + "\t" + " ".join(short[0][1])
+    translate, config = load_translator(out)
+    lines = tmp_path / "in.txt"
+    lines.write_text("火山\n电脑\n", encoding="utf-8")
+    assert main(["predict", str(out), "--input", str(lines)]) == 0
+    assert capsys.readouterr().out.splitlines() == translate(["火山", "电脑"])
+    (out / "retrieval_memory.tsv").unlink()
+    with pytest.raises(Exception, match="missing retrieval_memory.tsv"):
+        load_translator(out)
