@@ -179,8 +179,10 @@ def load_tagger(run_dir: Path) -> Tuple[Callable, List[str]]:
 
 def load_translator(run_dir: Path):
     """``(translate, config)`` for a ``train.py seq2seq`` run: ``translate(texts, beam_size=None,
-    batch_size=64)`` -> one space-joined translation per text (beam search with the run's beam
-    size unless given; 0 = greedy), from ``checkpoints/best.pdckpt`` (the best validation BLEU);
+    batch_size=64)`` -> one space-joined translation per text (by default the model reranking the
+    retrieved training glosses when the run was trained with ``candidates``, else beam search with
+    the run's beam size; a given ``beam_size`` forces beam search, 0 = greedy), from
+    ``checkpoints/best.pdckpt`` (the best validation BLEU);
     a run trained with ``--retrieve`` retrieves from its ``retrieval_memory.tsv``.
     No ``paddle.jit`` export: the parameters are loaded with ``paddle.load`` into a model built
     from ``config.json`` and the saved vocabularies."""
@@ -206,18 +208,31 @@ def load_translator(run_dir: Path):
     model = build_model(config, source_vocab, target_vocab)
     model.set_state_dict(paddle.load(str(run_dir / "checkpoints" / "best.pdckpt"))["model"])
     model.eval()
+    memory = None
+    if config.retrieve or config.candidates:
+        from .data.parallel import read_parallel_tsv
+
+        path = run_dir / "retrieval_memory.tsv"
+        if not path.exists():
+            raise CorpusError(f"{run_dir}: not a finished `train.py seq2seq` run (missing {path.name})")
+        memory = read_parallel_tsv(path, "whitespace")
     retriever = None
     if config.retrieve:
-        from .data.parallel import read_parallel_tsv
         from .data.retrieval import Retriever
 
-        memory = run_dir / "retrieval_memory.tsv"
-        if not memory.exists():
-            raise CorpusError(f"{run_dir}: not a finished `train.py seq2seq` run (missing {memory.name})")
-        retriever = Retriever(read_parallel_tsv(memory, "whitespace"), config.retrieve)
+        retriever = Retriever(memory, config.retrieve)
     translator = Translator(model, source_vocab, target_vocab, config, retriever)
+    reranker = None
+    if config.candidates and config.rerank_weight >= 0:
+        from .data.text import tokenize
+        from .rerank import Reranker
+
+        reranker = Reranker(translator, memory, config.candidates)
 
     def translate(texts: Sequence[str], beam_size=None, batch_size: int = 64) -> List[str]:
+        if beam_size is None and reranker is not None:
+            sources = [tokenize(t, config.source_tokenizer) for t in texts]
+            return [" ".join(h) for h in reranker.choose(reranker.candidates(sources), config.rerank_weight)]
         beam = config.beam_size if beam_size is None else beam_size
         return translator.translate_text(texts, beam, batch_size)
 

@@ -53,6 +53,10 @@ def add_parser(sub):
                    help="append the N training pairs sharing most source tokens to each source (fuzzy repair; 0 = off)")
     p.add_argument("--copy", action=argparse.BooleanOptionalAction, default=d.copy,
                    help="pointer-generator copying of source tokens that are target words")
+    p.add_argument("--candidates", type=int, default=d.candidates,
+                   help="retrieved training targets the model reranks at test/predict time (0 = beam search only)")
+    p.add_argument("--rerank-weight", type=float, default=d.rerank_weight,
+                   help="the model's weight in the rerank score (negative: tune on validation)")
     p.add_argument("--min-count", type=int, default=d.target_min_count,
                    help="target words seen fewer times in training become <unk>")
     p.add_argument("--max-source-len", type=int, default=d.max_source_len)
@@ -95,6 +99,24 @@ def _splits(args):
     return splits, " ".join(args.train)
 
 
+def _rerank(task, config, valid, test):
+    """Tune the rerank weight on ``valid`` (unless set) and score reranking on ``test``."""
+    from ..tasks.seq2seq import bleu_chrf
+
+    start = time.perf_counter()
+    reranker = task.reranker
+    table = None
+    if config.rerank_weight < 0:
+        config.rerank_weight, table = reranker.tune([s for s, _ in valid], [t for _, t in valid])
+    candidates = reranker.candidates([s for s, _ in test])
+    hyps = reranker.choose(candidates, config.rerank_weight)
+    refs = [t for _, t in test]
+    return {**bleu_chrf(hyps, refs), "candidates": config.candidates, "weight": config.rerank_weight,
+            "valid_bleu_by_weight": table, "tuned_on": len(valid) if table else 0,
+            "retrieval_only": bleu_chrf(reranker.choose(candidates, 0.0), refs),
+            "seconds": time.perf_counter() - start, "hypotheses": hyps}
+
+
 def run(args) -> int:
     from ..export import atomic_write_text
     from ..tasks.seq2seq import Seq2SeqConfig, Seq2SeqTask, bleu_chrf, char_overlap_baseline
@@ -113,7 +135,8 @@ def run(args) -> int:
         hidden_size=args.hidden, output_dim=args.output_dim, dropout=args.dropout, input_feed=args.input_feed,
         target_min_count=args.min_count, max_source_len=args.max_source_len, max_target_len=args.max_target_len,
         batch_size=args.batch_size, lr=args.lr, beam_size=args.beam, alpha=args.alpha, eval_items=args.eval_items,
-        max_train_items=args.max_train_items, retrieve=args.retrieve, copy=args.copy, seed=args.seed,
+        max_train_items=args.max_train_items, retrieve=args.retrieve, copy=args.copy,
+        candidates=args.candidates, rerank_weight=args.rerank_weight, seed=args.seed,
     )
     task = Seq2SeqTask(config, splits)
     params = task.parameter_counts()
@@ -131,6 +154,7 @@ def run(args) -> int:
     test_pairs = splits["test"][: args.max_test or None]
     beam = task.scores("test", beam_size=config.beam_size, max_items=args.max_test)
     greedy = task.scores("test", beam_size=0, max_items=args.max_test)
+    rerank = _rerank(task, config, splits["valid"][: config.eval_items], test_pairs) if config.candidates else None
     t0 = time.perf_counter()
     # the baseline retrieves from the whole training split (no length limit, no --max-train-items)
     retrieved = char_overlap_baseline(splits["train"], [s for s, _ in test_pairs])
@@ -142,6 +166,8 @@ def run(args) -> int:
         "test_items": beam["items"], "test_decode_seconds": beam["seconds"],
         "test_greedy_bleu": greedy["bleu"], "test_greedy_chrf": greedy["chrf"],
         "baseline": {"method": "character-overlap retrieval", **baseline},
+        **({"test_rerank_bleu": rerank["bleu"], "test_rerank_chrf": rerank["chrf"],
+            "rerank": {k: v for k, v in rerank.items() if k != "hypotheses"}} if rerank else {}),
         "tokens_per_sec": metrics["tokens_trained"] / max(metrics["train_seconds"], 1e-9),
         "epoch_seconds": metrics["train_seconds"] / epochs_run,
         "pairs": {k: len(v) for k, v in splits.items()}, "train_pairs_used": len(task.train_pairs),
@@ -149,22 +175,29 @@ def run(args) -> int:
         "target_vocab_size": len(task.target_vocab), **params,
         "config": dataclasses.asdict(config), "process_seconds": time.perf_counter() - start,
         "examples": [{"source": "".join(s) if config.source_tokenizer == "char" else " ".join(s),
-                      "reference": " ".join(t), "translation": " ".join(h)}
-                     for (s, t), h in zip(test_pairs[:10], beam["hypotheses"])],
+                      "reference": " ".join(t), "translation": " ".join(h),
+                      **({"reranked": " ".join(rerank["hypotheses"][i])} if rerank else {})}
+                     for i, ((s, t), h) in enumerate(zip(test_pairs[:10], beam["hypotheses"]))],
     })
-    if task.retriever is not None:  # the translation memory `predict` retrieves from
+    if config.retrieve or config.candidates:  # the translation memory `predict` retrieves from
         atomic_write_text(out / "retrieval_memory.tsv",
-                          "".join(f"{' '.join(s)}\t{' '.join(t)}\n" for s, t in task.retriever.pairs))
+                          "".join(f"{' '.join(s)}\t{' '.join(t)}\n" for s, t in task.train_pairs))
     task.source_vocab.save(out / "source_tokens.txt")
     task.target_vocab.save_tsv(out / "target_vocab.tsv")
     atomic_write_text(out / "config.json", json.dumps(dataclasses.asdict(config), indent=2))
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2, ensure_ascii=False))
-    print(f"best epoch {metrics['best_epoch']} (valid greedy BLEU {trainer.state['best']:.2f}); test on "
+    print(f"best epoch {metrics['best_epoch']} ({task.selection_metric} {trainer.state['best']:.2f}); test on "
           f"{beam['items']:,} pairs: BLEU {beam['bleu']:.2f}, chrF {beam['chrf']:.2f} (beam {config.beam_size}), "
           f"greedy BLEU {greedy['bleu']:.2f}; retrieval baseline BLEU {baseline['bleu']:.2f}, chrF "
           f"{baseline['chrf']:.2f}; {metrics['tokens_per_sec']:,.0f} tokens/s, "
           f"{metrics['epoch_seconds']:.0f} s per epoch")
+    if rerank:
+        print(f"reranking {config.candidates} retrieved glosses with the model (weight {config.rerank_weight:g}, "
+              f"tuned on validation): BLEU {rerank['bleu']:.2f}, chrF {rerank['chrf']:.2f}; the same retrieval "
+              f"without the model (weight 0): BLEU {rerank['retrieval_only']['bleu']:.2f}, "
+              f"chrF {rerank['retrieval_only']['chrf']:.2f}")
     for ex in metrics["examples"][:5]:
-        print(f"  {ex['source']} -> {ex['translation']}  (reference: {ex['reference']})")
+        more = f", reranked: {ex['reranked']}" if "reranked" in ex else ""
+        print(f"  {ex['source']} -> {ex['translation']}  (reference: {ex['reference']}{more})")
     print(f"wrote {out}/metrics.json, source_tokens.txt, target_vocab.tsv, config.json, checkpoints/, vdl/")
     return 0

@@ -10,6 +10,9 @@ inside pools of 32 batches, pools shuffled, from ``(seed, epoch)`` so a resumed 
 them). The loss of a batch is its summed NLL over target words and ``</s>``, divided by their
 number.
 
+Decoding: greedy, beam search, and (``candidates`` > 0) reranking retrieved training targets with
+the model (:mod:`paddle_hsoftmax.rerank`).
+
 Scores: BLEU and chrF from sacrebleu (``corpus_bleu``, ``corpus_chrf``, default settings) on the
 space-joined tokens, against the targets as read (a reference word missing from the target
 vocabulary stays in the reference; the model can only say ``<unk>``). Model selection: greedy BLEU
@@ -35,11 +38,12 @@ import paddle
 
 from ..data.batching import sortish_batches
 from ..data.parallel import SOURCE_TOKENIZERS, Pair
-from ..data.retrieval import OverlapIndex, Retriever
+from ..data.retrieval import OverlapIndex, Retriever, augment_source
 from ..data.text import tokenize
 from ..data.vocab import TokenIndex, Vocab
 from ..models.seq2seq import Seq2Seq
 from ..output.registry import OUTPUT_LAYERS, build_output_layer
+from ..rerank import WEIGHT_GRID, Reranker
 from ..trainer import StepResult
 from .classify import ClassifyTask
 from .lm import EOS, UNK, lm_vocab
@@ -68,6 +72,10 @@ class Seq2SeqConfig:
         max_train_items: use only the first N training pairs (0 = all): quick runs.
         retrieve: nearest training pairs appended to each source (0 = none).
         copy: the pointer-generator copy mechanism (copies source tokens that are target words).
+        candidates: retrieved training targets the model reranks at test and prediction time
+            (:mod:`paddle_hsoftmax.rerank`; 0 = beam search only).
+        rerank_weight: the model's weight in the rerank score; negative: tuned on the first
+            ``eval_items`` validation pairs after training (and saved here).
     """
 
     output: str = "hsoftmax"
@@ -90,6 +98,8 @@ class Seq2SeqConfig:
     max_train_items: int = 0
     retrieve: int = 0
     copy: bool = False
+    candidates: int = 10
+    rerank_weight: float = -1.0
     seed: int = 0
 
     def check(self) -> None:
@@ -101,7 +111,7 @@ class Seq2SeqConfig:
                      "max_target_len", "batch_size", "beam_size", "eval_items"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        for name in ("output_dim", "max_train_items", "alpha", "retrieve"):
+        for name in ("output_dim", "max_train_items", "alpha", "retrieve", "candidates"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         if not 0 <= self.dropout < 1:
@@ -119,6 +129,20 @@ def build_model(config: Seq2SeqConfig, source_vocab: TokenIndex, target_vocab: V
     return Seq2Seq(len(source_vocab), output, bos_id=len(target_vocab), eos_id=target_vocab.index[EOS],
                    embed_dim=config.embed_dim, hidden_size=config.hidden_size, dropout=config.dropout,
                    input_feed=config.input_feed, banned_ids=(target_vocab.index[UNK],), copy=config.copy)
+
+
+def teacher_forcing(targets: Sequence[np.ndarray], bos_id: int, eos_id: int) -> Tuple[np.ndarray, np.ndarray]:
+    """``(decoder inputs [B, T], targets [B, T])`` for target id rows that end with ``</s>``:
+    inputs are ``<s>`` and the words, targets the words and ``</s>`` padded with ``IGNORE`` (the
+    inputs' padding, ``</s>``, is never read by a kept position)."""
+    T = max(len(t) for t in targets)
+    gold = np.full((len(targets), T), IGNORE, dtype=np.int64)
+    inputs = np.full((len(targets), T), eos_id, dtype=np.int64)
+    inputs[:, 0] = bos_id
+    for row, t in enumerate(targets):
+        gold[row, : len(t)] = t
+        inputs[row, 1 : len(t)] = t[:-1]
+    return inputs, gold
 
 
 def bleu_chrf(hypotheses: Sequence[Sequence[str]], references: Sequence[Sequence[str]]) -> Dict[str, float]:
@@ -206,6 +230,45 @@ class Translator:
                 out[i] = [words[w] for w in hyp]
         return out
 
+    @paddle.no_grad()
+    def log_probs(self, sources: Sequence[Sequence[str]], targets: Sequence[Sequence[str]],
+                  neighbours: Optional[Sequence[Sequence[Pair]]] = None, batch_size: int = 512) -> np.ndarray:
+        """``log P(target </s> | source)`` for each (source, target) row, ``[n]`` float64: the
+        model's exact teacher-forced log-probability (target words outside the vocabulary count
+        as ``<unk>``; eval mode, batched by length). ``neighbours``: for a model trained with
+        retrieval, the pairs appended to each row's source instead of the retrieved ones."""
+        if len(sources) != len(targets) or (neighbours is not None and len(neighbours) != len(sources)):
+            raise ValueError(f"{len(sources)} sources, {len(targets)} targets"
+                             + ("" if neighbours is None else f" and {len(neighbours)} neighbour lists"))
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if neighbours is not None and self.retriever is not None:
+            cut = self.config.max_source_len
+            keys = [tuple(augment_source(list(s)[:cut], n)) for s, n in zip(sources, neighbours)]
+        else:
+            keys = [tuple(s) for s in sources]
+        unique: Dict[Tuple[str, ...], int] = {}
+        rows = [unique.setdefault(k, len(unique)) for k in keys]
+        prepared = ([list(k) for k in unique] if neighbours is not None and self.retriever is not None
+                    else self.prepare([list(k) for k in unique]))
+        encoded = [self.encode(s) for s in prepared]
+        copies = [self.copy_ids(s) for s in prepared] if self.model.copier is not None else None
+        index, unk, eos = self.target_vocab.index, self.target_vocab.index[UNK], self.model.eos_id
+        wanted = [np.array([index.get(w, unk) for w in t] + [eos], dtype=np.int64) for t in targets]
+        order = np.lexsort(([len(encoded[r]) for r in rows], [len(w) for w in wanted]))
+        out = np.zeros(len(rows), dtype=np.float64)
+        self.model.eval()
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            ids, lengths = ClassifyTask.pad([encoded[rows[i]] for i in idx])
+            inputs, gold = teacher_forcing([wanted[i] for i in idx], self.model.bos_id, eos)  # (b, T) each
+            copy = (None if copies is None
+                    else paddle.to_tensor(self.pad_copy_ids([copies[rows[i]] for i in idx], ids.shape[1])))
+            nll = self.model(paddle.to_tensor(ids), paddle.to_tensor(lengths), paddle.to_tensor(inputs),
+                             paddle.to_tensor(gold), copy)  # (b, T)
+            out[idx] = -nll.sum(axis=1).numpy().astype(np.float64)
+        return out
+
     def translate_text(self, texts: Sequence[str], beam_size: int = 0, batch_size: int = 128) -> List[str]:
         """Raw lines -> space-joined translations (the source split by ``config.source_tokenizer``)."""
         sources = [tokenize(t, self.config.source_tokenizer) for t in texts]
@@ -222,7 +285,6 @@ class Seq2SeqTask:
 
     name = "seq2seq"
     unit_name = "tokens"  # target words + </s>
-    selection_metric = "valid_bleu"
 
     def __init__(self, config: Seq2SeqConfig, splits: Dict[str, Sequence[Pair]]) -> None:
         config.check()
@@ -254,6 +316,9 @@ class Seq2SeqTask:
         self.translator = Translator(self.model, self.source_vocab, self.target_vocab, config, self.retriever)
         self.sources = [self.translator.encode(s) for s in sources]
         self.copy_ids = [self.translator.copy_ids(s) for s in sources] if config.copy else None
+        self.reranker = Reranker(self.translator, train, config.candidates) if config.candidates else None
+        # checkpoints are selected by the decoding that is used: reranking when there are candidates
+        self.selection_metric = "valid_rerank_bleu" if self.reranker is not None else "valid_bleu"
         self.optimizer = paddle.optimizer.Adam(
             learning_rate=config.lr, parameters=self.model.parameters(),
             grad_clip=paddle.nn.ClipGradByGlobalNorm(config.grad_clip),
@@ -268,14 +333,7 @@ class Seq2SeqTask:
         source, lengths = ClassifyTask.pad([self.sources[i] for i in index])
         copy = (None if self.copy_ids is None
                 else Translator.pad_copy_ids([self.copy_ids[i] for i in index], source.shape[1]))
-        targets = [self.targets[i] for i in index]
-        T = max(len(t) for t in targets)
-        out = np.full((len(targets), T), IGNORE, dtype=np.int64)
-        inputs = np.full((len(targets), T), self.model.eos_id, dtype=np.int64)
-        inputs[:, 0] = self.model.bos_id
-        for row, t in enumerate(targets):
-            out[row, : len(t)] = t
-            inputs[row, 1 : len(t)] = t[:-1]
+        inputs, out = teacher_forcing([self.targets[i] for i in index], self.model.bos_id, self.model.eos_id)
         return source, lengths, inputs, out, copy
 
     def epoch_batches(self, epoch: int) -> Iterator[Tuple[np.ndarray, ...]]:
@@ -314,8 +372,17 @@ class Seq2SeqTask:
         return result
 
     def evaluate(self) -> Dict[str, float]:
+        """Greedy BLEU/chrF on the first ``eval_items`` validation pairs; with candidates also the
+        rerank BLEU (at the best grid weight unless ``rerank_weight`` is set) and that weight."""
         s = self.scores("valid", beam_size=0, max_items=self.config.eval_items)
-        return {"valid_bleu": s["bleu"], "valid_chrf": s["chrf"]}
+        result = {"valid_bleu": s["bleu"], "valid_chrf": s["chrf"]}
+        if self.reranker is not None:
+            pairs = self.splits["valid"][: self.config.eval_items]
+            sources, refs = [src for src, _ in pairs], [tgt for _, tgt in pairs]
+            grid = (self.config.rerank_weight,) if self.config.rerank_weight >= 0 else WEIGHT_GRID
+            weight, table = self.reranker.tune(sources, refs, grid)
+            result.update(valid_rerank_bleu=table[weight], valid_rerank_weight=weight)
+        return result
 
     def parameter_counts(self) -> Dict[str, int]:
         def count(params) -> int:

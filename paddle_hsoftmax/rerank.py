@@ -1,0 +1,124 @@
+"""Retrieve-and-rerank decoding for the encoder-decoder: the model chooses among retrieved translations.
+
+Papers: Shen, Sarkar & Och, "Discriminative Reranking for Machine Translation" (HLT-NAACL 2004)
+for log-linear reranking of candidate translations with weights tuned on held-out data;
+Hashimoto et al., "A Retrieve-and-Edit Framework for Predicting Structured Outputs" (NeurIPS 2018)
+for retrieved training outputs as candidates.
+
+Idea: the targets of the ``n`` training pairs whose sources are most similar to the input (Jaccard
+over distinct tokens, :class:`~paddle_hsoftmax.data.retrieval.OverlapIndex`; a target repeated in
+the list is kept once, at its best similarity) are the candidates; each is scored by
+
+    score(c) = sim(x, x_c) + weight * log P(c </s> | x) / (|c| + 1)
+
+where the second term is the model's mean log-probability per word (teacher forced, exact with any
+output layer, H-softmax included), and the best-scoring candidate is the output. A model trained
+with retrieval (``--retrieve``, fuzzy repair with copying) scores each candidate with that
+candidate's own pair appended to the source: the probability that copying it is right, given how
+its source differs from the input. ``weight = 0`` is
+retrieval alone; :meth:`Reranker.tune` picks the weight with the best BLEU on validation pairs from a
+fixed grid. A similarity alone cannot tell apart the many training pairs that share one character
+with a two-character input; the model can.
+
+Shapes: everything here is per item on the host; the model runs on batches of (source, candidate)
+rows through :meth:`~paddle_hsoftmax.tasks.seq2seq.Translator.log_probs`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Dict, List, NamedTuple, Sequence, Tuple
+
+import numpy as np
+
+from .data.retrieval import OverlapIndex
+
+__all__ = ["Candidates", "Reranker", "WEIGHT_GRID"]
+
+log = logging.getLogger(__name__)
+
+WEIGHT_GRID = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+
+
+class Candidates(NamedTuple):
+    """One input's candidates: target token lists, their sources' similarities ``[c]`` and the
+    model's mean log-probabilities ``[c]``."""
+
+    targets: List[List[str]]
+    similarity: np.ndarray
+    mean_log_prob: np.ndarray
+
+    def best(self, weight: float) -> List[str]:
+        """The candidate with the highest ``similarity + weight * mean_log_prob`` (first on ties)."""
+        if not self.targets:
+            return []
+        return self.targets[int(np.argmax(self.similarity + weight * self.mean_log_prob))]
+
+
+class Reranker:
+    """Candidates from a translation memory, scored by a translator.
+
+    Args:
+        translator: a :class:`~paddle_hsoftmax.tasks.seq2seq.Translator` (its ``log_probs``).
+        memory: the training pairs ``[(source tokens, target tokens), ...]``.
+        candidates: n, the nearest pairs retrieved per input (>= 1).
+    """
+
+    def __init__(self, translator, memory: Sequence[Tuple[List[str], List[str]]], candidates: int) -> None:
+        if candidates < 1:
+            raise ValueError(f"candidates must be >= 1, got {candidates}")
+        if not memory:
+            raise ValueError("the translation memory is empty")
+        self.translator, self.memory, self.n = translator, list(memory), int(candidates)
+        self.index = OverlapIndex([s for s, _ in self.memory])
+
+    def candidates(self, sources: Sequence[Sequence[str]]) -> List[Candidates]:
+        """Retrieve and score every input's candidates (one batched pass of the model)."""
+        nearest, similarity = self.index.search(sources, self.n, metric="jaccard")  # (Q, n) each
+        targets: List[List[List[str]]] = []
+        sims: List[List[float]] = []
+        pairs: List[List[int]] = []
+        for row, sim in zip(nearest, similarity):
+            seen, cands, best, used = set(), [], [], []
+            for j, value in zip(row, sim):  # best first: a repeated target keeps its first (best) similarity
+                if j < 0 or tuple(self.memory[j][1]) in seen:
+                    continue
+                seen.add(tuple(self.memory[j][1]))
+                cands.append(list(self.memory[j][1]))
+                best.append(float(value))
+                used.append(int(j))
+            targets.append(cands)
+            sims.append(best)
+            pairs.append(used)
+        flat_sources = [src for src, cands in zip(sources, targets) for _ in cands]
+        flat_targets = [c for cands in targets for c in cands]
+        neighbours = None
+        retriever = self.translator.retriever
+        if retriever is not None:  # each candidate is scored with its own pair first among the neighbours
+            neighbours = [[self.memory[j]] + [self.memory[i] for i in used if i != j][: retriever.k - 1]
+                          for used in pairs for j in used]
+        log_probs = (self.translator.log_probs(flat_sources, flat_targets, neighbours) if flat_targets
+                     else np.zeros(0))
+        lengths = np.array([len(c) + 1 for c in flat_targets], dtype=np.float64)  # words + </s>
+        mean = log_probs / np.maximum(lengths, 1)
+        out, at = [], 0
+        for cands, sim in zip(targets, sims):
+            out.append(Candidates(cands, np.array(sim, dtype=np.float64), mean[at : at + len(cands)]))
+            at += len(cands)
+        return out
+
+    @staticmethod
+    def choose(candidates: Sequence[Candidates], weight: float) -> List[List[str]]:
+        return [c.best(weight) for c in candidates]
+
+    def tune(self, sources: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
+             grid: Sequence[float] = WEIGHT_GRID) -> Tuple[float, Dict[float, float]]:
+        """``(weight, {weight: BLEU})``: the grid weight with the best corpus BLEU on these pairs
+        (the smallest on ties)."""
+        from .tasks.seq2seq import bleu_chrf
+
+        candidates = self.candidates(sources)
+        table = {float(w): bleu_chrf(self.choose(candidates, w), references)["bleu"] for w in grid}
+        best = max(table, key=lambda w: (table[w], -w))
+        log.info("rerank weight %s (validation BLEU %s)", best, {w: round(b, 2) for w, b in table.items()})
+        return best, table
