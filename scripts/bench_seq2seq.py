@@ -9,9 +9,14 @@ in its own output directory) on CC-CEDICT (or ``--max-train-items`` of it), diff
 - target tokens/s and seconds per epoch of training (steps only, the whole model);
 - test BLEU / chrF (sacrebleu) of beam search and greedy decoding on the first ``--max-test``
   test pairs, and the seconds beam search took over them;
+- with ``--candidates`` > 0, test BLEU / chrF of the model reranking retrieved training glosses
+  (weight tuned on validation) and of the same retrieval without the model;
 - the character-overlap retrieval baseline on the same test pairs.
 
 Prints a table with each row's training time relative to the full softmax, and writes JSON.
+``--workdir DIR --reuse``: a row whose ``DIR/OUTPUT/metrics.json`` exists is read, not retrained
+(after checking that its settings are the ones asked for), so a long comparison can be finished
+one decoder at a time.
 
     python scripts/bench_seq2seq.py --max-train-items 20000 --epochs 1 --json runs/bench_seq2seq.json
 """
@@ -33,21 +38,37 @@ from paddle_hsoftmax.cli import main as cli_main  # noqa: E402
 from paddle_hsoftmax.export import atomic_write_text  # noqa: E402
 
 KEYS = ("parameters", "output_parameters", "tokens_per_sec", "epoch_seconds", "train_seconds", "test_bleu",
-        "test_chrf", "test_greedy_bleu", "test_greedy_chrf", "test_decode_seconds", "best_epoch", "target_vocab_size")
+        "test_chrf", "test_greedy_bleu", "test_greedy_chrf", "test_decode_seconds", "best_epoch", "target_vocab_size",
+        "test_rerank_bleu", "test_rerank_chrf", "epochs_run")
+# settings of a reused run that must equal the ones asked for: (metrics.json config key, argument)
+CHECKED = (("hidden_size", "hidden"), ("batch_size", "batch_size"), ("lr", "lr"), ("max_train_items", "max_train_items"),
+           ("eval_items", "eval_items"), ("beam_size", "beam"), ("seed", "seed"), ("retrieve", "retrieve"),
+           ("copy", "copy"), ("candidates", "candidates"))
 
 
 def run_one(output: str, args, out_dir: Path) -> dict:
     argv = ["seq2seq", "--dataset", "cedict", "--output", output, "--output-dir", str(out_dir), "--overwrite",
-            "--no-progress", "--hidden", str(args.hidden), "--batch-size", str(args.batch_size),
+            "--no-progress", "--hidden", str(args.hidden), "--batch-size", str(args.batch_size), "--lr", str(args.lr),
             "--epochs", str(args.epochs), "--max-train-items", str(args.max_train_items),
             "--eval-items", str(args.eval_items), "--max-test", str(args.max_test), "--beam", str(args.beam),
-            "--seed", str(args.seed)]
-    status = cli_main(argv)
-    if status != 0:
-        raise RuntimeError(f"train.py {' '.join(argv)} exited with status {status}")
+            "--retrieve", str(args.retrieve), "--copy" if args.copy else "--no-copy",
+            "--candidates", str(args.candidates), "--seed", str(args.seed)]
+    reused = args.reuse and (out_dir / "metrics.json").exists()
+    if not reused:
+        status = cli_main(argv)
+        if status != 0:
+            raise RuntimeError(f"train.py {' '.join(argv)} exited with status {status}")
     metrics = json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))
-    row = {"output": output, **{k: metrics.get(k) for k in KEYS}}
+    config = metrics["config"]
+    wrong = [f"{key}={config.get(key)!r} (asked {getattr(args, arg)!r})" for key, arg in CHECKED
+             if config.get(key) != getattr(args, arg)]
+    if config.get("output") != output or metrics.get("test_items") != args.max_test or wrong:
+        raise RuntimeError(f"{out_dir}: a run with other settings: output {config.get('output')!r}, "
+                           f"test items {metrics.get('test_items')}; {', '.join(wrong)}")
+    row = {"output": output, "reused": reused, **{k: metrics.get(k) for k in KEYS}}
     row["baseline_bleu"], row["baseline_chrf"] = metrics["baseline"]["bleu"], metrics["baseline"]["chrf"]
+    row["retrieval_only_bleu"] = metrics.get("rerank", {}).get("retrieval_only", {}).get("bleu")
+    row["retrieval_only_chrf"] = metrics.get("rerank", {}).get("retrieval_only", {}).get("chrf")
     return row
 
 
@@ -60,6 +81,13 @@ def format_table(rows) -> str:
                      f"{r['tokens_per_sec']:>9,.0f} {r['epoch_seconds']:>8.0f} "
                      f"{r['train_seconds'] / full['train_seconds']:>9.3f} {r['test_bleu']:>6.2f} {r['test_chrf']:>6.2f} "
                      f"{r['test_greedy_bleu']:>11.2f} {r['test_decode_seconds']:>8.1f}")
+    if all(r["test_rerank_bleu"] is not None for r in rows):
+        lines.append("")
+        lines.append(f"{'output':<10} {'rerank BLEU':>11} {'rerank chrF':>11}")
+        for r in rows:
+            lines.append(f"{r['output']:<10} {r['test_rerank_bleu']:>11.2f} {r['test_rerank_chrf']:>11.2f}")
+        lines.append(f"the same retrieval without the model: BLEU {rows[0]['retrieval_only_bleu']:.2f}, "
+                     f"chrF {rows[0]['retrieval_only_chrf']:.2f}")
     lines.append(f"retrieval baseline on the same test pairs: BLEU {rows[0]['baseline_bleu']:.2f}, "
                  f"chrF {rows[0]['baseline_chrf']:.2f}")
     return "\n".join(lines)
@@ -75,6 +103,11 @@ def main(argv=None) -> int:
     p.add_argument("--eval-items", type=int, default=500)
     p.add_argument("--max-test", type=int, default=1000)
     p.add_argument("--beam", type=int, default=5)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--retrieve", type=int, default=0, help="see train.py seq2seq --retrieve")
+    p.add_argument("--copy", action=argparse.BooleanOptionalAction, default=False)
+    p.add_argument("--candidates", type=int, default=0, help="see train.py seq2seq --candidates")
+    p.add_argument("--reuse", action="store_true", help="read rows whose metrics.json exists in --workdir")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workdir", default=None, help="keep the runs here (default: a temporary directory)")
     p.add_argument("--json", default=None)

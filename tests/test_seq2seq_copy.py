@@ -243,13 +243,99 @@ def test_seq2seq_retrieve_copy_command_and_predict(cedict_slice, tmp_path, capsy
     capsys.readouterr()
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["config"]["retrieve"] == 1 and metrics["config"]["copy"] is True
+    rerank = metrics["rerank"]
+    assert rerank["candidates"] == 10 and rerank["tuned_on"] == 50 and rerank["weight"] >= 0
+    assert metrics["test_rerank_bleu"] == rerank["bleu"] and {"bleu", "chrf"} <= set(rerank["retrieval_only"])
+    assert rerank["valid_bleu_by_weight"][str(rerank["weight"])] == max(rerank["valid_bleu_by_weight"].values())
+    assert json.loads((out / "config.json").read_text())["rerank_weight"] == rerank["weight"]  # predict uses it
     memory = (out / "retrieval_memory.tsv").read_text(encoding="utf-8").splitlines()
     assert len(memory) == 500 and memory[0] == " ".join(short[0][0]) + "\t" + " ".join(short[0][1])
     translate, config = load_translator(out)
     lines = tmp_path / "in.txt"
     lines.write_text("火山\n电脑\n", encoding="utf-8")
     assert main(["predict", str(out), "--input", str(lines)]) == 0
-    assert capsys.readouterr().out.splitlines() == translate(["火山", "电脑"])
+    reranked = capsys.readouterr().out.splitlines()
+    assert reranked == translate(["火山", "电脑"])
+    memory_glosses = {line.split("\t")[1] for line in memory}
+    assert all(r in memory_glosses for r in reranked)  # reranking outputs a retrieved training gloss
+    assert main(["predict", str(out), "--input", str(lines), "--beam", "2"]) == 0
+    assert capsys.readouterr().out.splitlines() == translate(["火山", "电脑"], beam_size=2)
     (out / "retrieval_memory.tsv").unlink()
     with pytest.raises(Exception, match="missing retrieval_memory.tsv"):
         load_translator(out)
+
+
+# -- retrieve and rerank -------------------------------------------------------------------------------
+def test_jaccard_search_equals_brute_force(cedict_slice):
+    memory = [s for s, _ in cedict_slice[:1500]]
+    queries = [s for s, _ in cedict_slice[1500:1700]]
+    index, sims = OverlapIndex(memory).search(queries, k=4, metric="jaccard")
+    for q, row, sim in zip(queries, index, sims):
+        scored = sorted((-len(set(m) & set(q)) / len(set(m) | set(q)), i) for i, m in enumerate(memory)
+                        if set(m) & set(q))[:4]
+        assert list(row[: len(scored)]) == [i for _, i in scored]
+        np.testing.assert_allclose(sim[: len(scored)], [-s for s, _ in scored], rtol=1e-12)
+    with pytest.raises(ValueError, match="metric must be one of"):
+        OverlapIndex(memory).search(queries, metric="cosine")
+
+
+class FixedScores:
+    """A stand-in translator: log P(target) = -len(target) * 0.5, minus 10 for targets with 'of'."""
+
+    retriever = None
+
+    def __init__(self):
+        self.calls = []
+
+    def log_probs(self, sources, targets, neighbours=None):
+        self.calls.append(len(targets))
+        return np.array([-0.5 * (len(t) + 1) - 10.0 * ("of" in t) for t in targets])
+
+
+def test_reranker_candidates_weight_and_tuning(cedict_slice):
+    from paddle_hsoftmax.rerank import Reranker
+
+    memory = cedict_slice[:2000]
+    queries = [s for s, _ in cedict_slice[2000:2200]]
+    refs = [t for _, t in cedict_slice[2000:2200]]
+    translator = FixedScores()
+    reranker = Reranker(translator, memory, candidates=5)
+    cands = reranker.candidates(queries)
+    assert translator.calls == [sum(len(c.targets) for c in cands)]  # one batched pass
+    index, sims = reranker.index.search(queries, 5, metric="jaccard")
+    for c, row, sim in zip(cands, index, sims):
+        assert len({tuple(t) for t in c.targets}) == len(c.targets) <= 5  # repeated glosses kept once
+        assert list(c.similarity) == sorted(c.similarity, reverse=True)
+        if c.targets:
+            assert c.targets[0] == memory[row[0]][1] and c.similarity[0] == sim[0]
+            assert c.best(0.0) == c.targets[0]  # weight 0: retrieval alone
+            mean = [-0.5 - 10.0 * ("of" in t) / (len(t) + 1) for t in c.targets]  # per word and </s>
+            np.testing.assert_allclose(c.mean_log_prob, mean)
+            assert c.best(1e6) == c.targets[int(np.argmax(mean))]
+    weight, table = reranker.tune(queries, refs, grid=(0.0, 1.0, 1e6))
+    assert table[weight] == max(table.values()) and set(table) == {0.0, 1.0, 1e6}
+
+
+def test_translator_log_probs_are_the_models(cedict_slice):
+    """Translator.log_probs equals the model's teacher-forced NLL on the retrieved (or given)
+    neighbours, in any batch order."""
+    from paddle_hsoftmax.tasks.seq2seq import Seq2SeqConfig, Seq2SeqTask, teacher_forcing
+
+    pairs = [(s, t) for s, t in cedict_slice if len(t) <= 4][:400]
+    config = Seq2SeqConfig(hidden_size=8, embed_dim=6, retrieve=1, copy=True, candidates=3, target_min_count=1)
+    task = Seq2SeqTask(config, {"train": pairs[:300], "valid": pairs[300:350], "test": pairs[350:]})
+    tr, model = task.translator, task.model
+    sources, targets = [s for s, _ in pairs[300:310]], [t for _, t in pairs[:10]]
+    neighbours = [[pairs[i]] for i in range(20, 30)]
+    for given in (None, neighbours):
+        got = tr.log_probs(sources, targets, given, batch_size=3)
+        prepared = tr.prepare(sources) if given is None else [augment_source(s, n) for s, n in zip(sources, given)]
+        for i, (prep, tgt) in enumerate(zip(prepared, targets)):
+            ids = np.array([task.target_vocab.index.get(w, task.target_vocab.index["<unk>"]) for w in tgt]
+                           + [model.eos_id])
+            inputs, gold = teacher_forcing([ids], model.bos_id, model.eos_id)
+            with paddle.no_grad():
+                nll = model(paddle.to_tensor(tr.encode(prep)[None]), paddle.to_tensor([len(tr.encode(prep))]),
+                            paddle.to_tensor(inputs), paddle.to_tensor(gold), paddle.to_tensor(tr.copy_ids(prep)[None]))
+            assert got[i] == pytest.approx(-float(nll.sum()), rel=1e-5)
+    assert task.selection_metric == "valid_rerank_bleu"

@@ -169,7 +169,7 @@ def run(args) -> int:
         **({"test_rerank_bleu": rerank["bleu"], "test_rerank_chrf": rerank["chrf"],
             "rerank": {k: v for k, v in rerank.items() if k != "hypotheses"}} if rerank else {}),
         "tokens_per_sec": metrics["tokens_trained"] / max(metrics["train_seconds"], 1e-9),
-        "epoch_seconds": metrics["train_seconds"] / epochs_run,
+        "epoch_seconds": metrics["train_seconds"] / epochs_run, "epochs_run": epochs_run,
         "pairs": {k: len(v) for k, v in splits.items()}, "train_pairs_used": len(task.train_pairs),
         "train_pairs_skipped": task.skipped_train, "source_vocab_size": len(task.source_vocab),
         "target_vocab_size": len(task.target_vocab), **params,
