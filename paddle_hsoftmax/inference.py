@@ -179,9 +179,9 @@ def load_tagger(run_dir: Path) -> Tuple[Callable, List[str]]:
 
 def load_translator(run_dir: Path):
     """``(translate, config)`` for a ``train.py seq2seq`` run: ``translate(texts, beam_size=None,
-    batch_size=64)`` -> one space-joined translation per text (by default the model reranking the
-    retrieved training glosses when the run was trained with ``candidates``, else beam search with
-    the run's beam size; a given ``beam_size`` forces beam search, 0 = greedy), from
+    batch_size=64)`` -> one space-joined translation per text (by default the run's ``decode``: the
+    model reranking the retrieved training glosses, or beam search with the run's beam size; a
+    given ``beam_size`` forces beam search, 0 = greedy), from
     ``checkpoints/best.pdckpt`` (the best validation BLEU);
     a run trained with ``--retrieve`` retrieves from its ``retrieval_memory.tsv``.
     No ``paddle.jit`` export: the parameters are loaded with ``paddle.load`` into a model built
@@ -223,7 +223,7 @@ def load_translator(run_dir: Path):
         retriever = Retriever(memory, config.retrieve)
     translator = Translator(model, source_vocab, target_vocab, config, retriever)
     reranker = None
-    if config.candidates and config.rerank_weight >= 0:
+    if config.candidates and config.rerank_weight >= 0 and config.decode == "rerank":
         from .data.text import tokenize
         from .rerank import Reranker
 

@@ -238,13 +238,14 @@ def test_seq2seq_retrieve_copy_command_and_predict(cedict_slice, tmp_path, capsy
     args = ["seq2seq", "--train", str(files["train"]), "--valid", str(files["valid"]), "--test", str(files["test"]),
             "--output-dir", str(out), "--output", "hsoftmax", "--epochs", "1", "--hidden", "16", "--embed-dim", "8",
             "--min-count", "1", "--beam", "2", "--max-test", "20", "--batch-size", "50", "--max-target-len", "6",
-            "--retrieve", "1", "--copy", "--no-progress"]
+            "--retrieve", "1", "--copy", "--decode", "rerank", "--no-progress"]
     assert main(args) == 0
     capsys.readouterr()
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["config"]["retrieve"] == 1 and metrics["config"]["copy"] is True
     rerank = metrics["rerank"]
     assert rerank["candidates"] == 10 and rerank["tuned_on"] == 50 and rerank["weight"] >= 0
+    assert rerank["decode"] == "rerank" and rerank["valid_bleu"] == max(rerank["valid_bleu_by_weight"].values())
     assert metrics["test_rerank_bleu"] == rerank["bleu"] and {"bleu", "chrf"} <= set(rerank["retrieval_only"])
     assert rerank["valid_bleu_by_weight"][str(rerank["weight"])] == max(rerank["valid_bleu_by_weight"].values())
     assert json.loads((out / "config.json").read_text())["rerank_weight"] == rerank["weight"]  # predict uses it

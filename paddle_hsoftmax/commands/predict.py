@@ -6,9 +6,10 @@ lines (with ``--probabilities``, the label's probability too); a tagger writes o
 reads back). It uses only the run's ``inference/`` export (``paddle.jit.save``), its token index,
 label or tag names and ``config.json``: no training code and no corpus.
 
-An encoder-decoder (``train.py seq2seq``) writes one translation per input line: by default the
-model reranks the retrieved training glosses (a run trained with ``--candidates``), else beam
-search with the run's beam size; ``--beam N`` forces beam search (0 = greedy). It loads
+An encoder-decoder (``train.py seq2seq``) writes one translation per input line, decoded as the
+run chose (``--decode``: the model reranking retrieved training glosses, or beam search with the
+run's beam size; ``auto`` picked the better on validation); ``--beam N`` forces beam search (0 =
+greedy). It loads
 ``checkpoints/best.pdckpt``: there is no
 ``paddle.jit`` export of the decoding loop; the parameters are loaded with ``paddle.load`` into the
 model rebuilt from ``config.json`` and the saved vocabularies (see

@@ -29,7 +29,7 @@ DATASETS = ("cedict",)
 def add_parser(sub):
     from ..data.parallel import SOURCE_TOKENIZERS
     from ..output.registry import OUTPUT_LAYERS
-    from ..tasks.seq2seq import Seq2SeqConfig
+    from ..tasks.seq2seq import DECODINGS, Seq2SeqConfig
 
     d = Seq2SeqConfig()
     p = sub.add_parser("seq2seq", help="attention encoder-decoder (BiLSTM -> LSTM) over softmax / H-softmax / ...")
@@ -57,6 +57,8 @@ def add_parser(sub):
                    help="retrieved training targets the model reranks at test/predict time (0 = beam search only)")
     p.add_argument("--rerank-weight", type=float, default=d.rerank_weight,
                    help="the model's weight in the rerank score (negative: tune on validation)")
+    p.add_argument("--decode", choices=DECODINGS, default=d.decode,
+                   help="what predict uses: rerank, beam search, or auto (the better on validation)")
     p.add_argument("--min-count", type=int, default=d.target_min_count,
                    help="target words seen fewer times in training become <unk>")
     p.add_argument("--max-source-len", type=int, default=d.max_source_len)
@@ -105,14 +107,23 @@ def _rerank(task, config, valid, test):
 
     start = time.perf_counter()
     reranker = task.reranker
+    valid_sources, valid_refs = [s for s, _ in valid], [t for _, t in valid]
     table = None
     if config.rerank_weight < 0:
-        config.rerank_weight, table = reranker.tune([s for s, _ in valid], [t for _, t in valid])
+        config.rerank_weight, table = reranker.tune(valid_sources, valid_refs)
+        valid_bleu = table[config.rerank_weight]
+    else:
+        valid_bleu = bleu_chrf(reranker.choose(reranker.candidates(valid_sources), config.rerank_weight),
+                               valid_refs)["bleu"]
+    greedy_bleu = task.scores("valid", beam_size=0, max_items=len(valid))["bleu"]
+    if config.decode == "auto":  # what `predict` uses: the better of the two on validation
+        config.decode = "rerank" if valid_bleu >= greedy_bleu else "beam"
     candidates = reranker.candidates([s for s, _ in test])
     hyps = reranker.choose(candidates, config.rerank_weight)
     refs = [t for _, t in test]
     return {**bleu_chrf(hyps, refs), "candidates": config.candidates, "weight": config.rerank_weight,
-            "valid_bleu_by_weight": table, "tuned_on": len(valid) if table else 0,
+            "valid_bleu_by_weight": table, "tuned_on": len(valid) if table else 0, "valid_bleu": valid_bleu,
+            "valid_greedy_bleu": greedy_bleu, "decode": config.decode,
             "retrieval_only": bleu_chrf(reranker.choose(candidates, 0.0), refs),
             "seconds": time.perf_counter() - start, "hypotheses": hyps}
 
@@ -136,7 +147,7 @@ def run(args) -> int:
         target_min_count=args.min_count, max_source_len=args.max_source_len, max_target_len=args.max_target_len,
         batch_size=args.batch_size, lr=args.lr, beam_size=args.beam, alpha=args.alpha, eval_items=args.eval_items,
         max_train_items=args.max_train_items, retrieve=args.retrieve, copy=args.copy,
-        candidates=args.candidates, rerank_weight=args.rerank_weight, seed=args.seed,
+        candidates=args.candidates, rerank_weight=args.rerank_weight, decode=args.decode, seed=args.seed,
     )
     task = Seq2SeqTask(config, splits)
     params = task.parameter_counts()
@@ -195,7 +206,8 @@ def run(args) -> int:
         print(f"reranking {config.candidates} retrieved glosses with the model (weight {config.rerank_weight:g}, "
               f"tuned on validation): BLEU {rerank['bleu']:.2f}, chrF {rerank['chrf']:.2f}; the same retrieval "
               f"without the model (weight 0): BLEU {rerank['retrieval_only']['bleu']:.2f}, "
-              f"chrF {rerank['retrieval_only']['chrf']:.2f}")
+              f"chrF {rerank['retrieval_only']['chrf']:.2f}; predict decodes by {config.decode} "
+              f"(validation BLEU: rerank {rerank['valid_bleu']:.2f}, greedy {rerank['valid_greedy_bleu']:.2f})")
     for ex in metrics["examples"][:5]:
         more = f", reranked: {ex['reranked']}" if "reranked" in ex else ""
         print(f"  {ex['source']} -> {ex['translation']}  (reference: {ex['reference']}{more})")

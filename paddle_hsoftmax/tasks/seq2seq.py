@@ -48,9 +48,10 @@ from ..trainer import StepResult
 from .classify import ClassifyTask
 from .lm import EOS, UNK, lm_vocab
 
-__all__ = ["Seq2SeqConfig", "Seq2SeqTask", "Translator", "build_model", "bleu_chrf", "char_overlap_baseline"]
+__all__ = ["DECODINGS", "Seq2SeqConfig", "Seq2SeqTask", "Translator", "build_model", "bleu_chrf", "char_overlap_baseline"]
 
 IGNORE = -100  # target padding: the output layer's ignore_index
+DECODINGS = ("auto", "rerank", "beam")
 
 
 @dataclasses.dataclass
@@ -76,6 +77,8 @@ class Seq2SeqConfig:
             (:mod:`paddle_hsoftmax.rerank`; 0 = beam search only).
         rerank_weight: the model's weight in the rerank score; negative: tuned on the first
             ``eval_items`` validation pairs after training (and saved here).
+        decode: what ``predict`` uses: ``rerank``, ``beam``, or ``auto``: after training, the one
+            with the higher BLEU on those validation pairs (rerank vs greedy; saved here).
     """
 
     output: str = "hsoftmax"
@@ -100,6 +103,7 @@ class Seq2SeqConfig:
     copy: bool = False
     candidates: int = 10
     rerank_weight: float = -1.0
+    decode: str = "auto"
     seed: int = 0
 
     def check(self) -> None:
@@ -114,6 +118,10 @@ class Seq2SeqConfig:
         for name in ("output_dim", "max_train_items", "alpha", "retrieve", "candidates"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if self.decode not in DECODINGS:
+            raise ValueError(f"--decode must be one of {DECODINGS}, got {self.decode!r}")
+        if self.decode == "rerank" and not self.candidates:
+            raise ValueError("--decode rerank needs --candidates > 0")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"--dropout must be in [0, 1), got {self.dropout}")
         if self.lr <= 0 or self.grad_clip <= 0:
