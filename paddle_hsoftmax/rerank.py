@@ -37,7 +37,7 @@ __all__ = ["Candidates", "Reranker", "WEIGHT_GRID"]
 
 log = logging.getLogger(__name__)
 
-WEIGHT_GRID = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+WEIGHT_GRID = (0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 
 
 class Candidates(NamedTuple):

@@ -18,7 +18,7 @@ Prints a table with each row's training time relative to the full softmax, and w
 (after checking that its settings are the ones asked for), so a long comparison can be finished
 one decoder at a time.
 
-    python scripts/bench_seq2seq.py --max-train-items 20000 --epochs 1 --json runs/bench_seq2seq.json
+    python scripts/bench_seq2seq.py --epochs 2 --json runs/bench_seq2seq.json
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ warnings.filterwarnings("ignore", message="No ccache found")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from paddle_hsoftmax.cli import main as cli_main  # noqa: E402
 from paddle_hsoftmax.export import atomic_write_text  # noqa: E402
+from paddle_hsoftmax.tasks.seq2seq import Seq2SeqConfig  # noqa: E402
 
 KEYS = ("parameters", "output_parameters", "tokens_per_sec", "epoch_seconds", "train_seconds", "test_bleu",
         "test_chrf", "test_greedy_bleu", "test_greedy_chrf", "test_decode_seconds", "best_epoch", "target_vocab_size",
@@ -94,19 +95,20 @@ def format_table(rows) -> str:
 
 
 def main(argv=None) -> int:
+    d = Seq2SeqConfig()
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--outputs", nargs="+", default=["softmax", "hsoftmax"])
-    p.add_argument("--hidden", type=int, default=128)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--hidden", type=int, default=d.hidden_size)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--max-train-items", type=int, default=0, help="first N training pairs (0 = all)")
     p.add_argument("--eval-items", type=int, default=500)
     p.add_argument("--max-test", type=int, default=1000)
     p.add_argument("--beam", type=int, default=5)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--retrieve", type=int, default=0, help="see train.py seq2seq --retrieve")
-    p.add_argument("--copy", action=argparse.BooleanOptionalAction, default=False)
-    p.add_argument("--candidates", type=int, default=0, help="see train.py seq2seq --candidates")
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--retrieve", type=int, default=d.retrieve, help="see train.py seq2seq --retrieve")
+    p.add_argument("--copy", action=argparse.BooleanOptionalAction, default=d.copy)
+    p.add_argument("--candidates", type=int, default=d.candidates, help="see train.py seq2seq --candidates")
     p.add_argument("--reuse", action="store_true", help="read rows whose metrics.json exists in --workdir")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workdir", default=None, help="keep the runs here (default: a temporary directory)")

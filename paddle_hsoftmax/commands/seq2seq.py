@@ -71,7 +71,7 @@ def add_parser(sub):
     p.add_argument("--eval-items", type=int, default=d.eval_items, help="valid pairs decoded after each epoch")
     p.add_argument("--max-test", type=int, default=3000, help="score the first N test pairs (0 = all)")
     p.add_argument("--max-train-items", type=int, default=0, help="use only the first N training pairs (0 = all)")
-    add_run_options(p, epochs=10, seed=d.seed, patience=3, selected_by="validation BLEU")
+    add_run_options(p, epochs=2, seed=d.seed, patience=3, selected_by="validation BLEU (of reranking, with candidates)")
     p.set_defaults(func=run)
     return p
 
