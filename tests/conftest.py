@@ -129,3 +129,18 @@ def assert_exact_topk(layer, hidden, k: int) -> None:
     np.testing.assert_allclose(values.numpy(), np.take_along_axis(full, order, -1), rtol=1e-12)
     np.testing.assert_allclose(np.take_along_axis(full, ids.numpy(), -1), values.numpy(), rtol=1e-12)
     assert np.all(np.diff(values.numpy(), axis=-1) <= 0)
+
+
+def seq2seq_slice_args(pairs, tmp_path: Path, out: Path):
+    """``(argv, short)``: ``train.py seq2seq`` arguments for a tiny model on the first 600 real
+    CC-CEDICT pairs with at most 3 target words (``short``), written as train/valid/test TSV files
+    (500 / 50 / 50)."""
+    short = [(s, t) for s, t in pairs if len(t) <= 3][:600]
+    files = {}
+    for part, rows in (("train", short[:500]), ("valid", short[500:550]), ("test", short[550:])):
+        files[part] = tmp_path / f"{part}.tsv"
+        files[part].write_text("".join(f"{''.join(s)}\t{' '.join(t)}\n" for s, t in rows), encoding="utf-8")
+    argv = ["seq2seq", "--train", str(files["train"]), "--valid", str(files["valid"]), "--test", str(files["test"]),
+            "--output-dir", str(out), "--output", "hsoftmax", "--hidden", "16", "--embed-dim", "8", "--min-count", "1",
+            "--max-test", "20", "--batch-size", "50", "--max-target-len", "6", "--no-progress"]
+    return argv, short

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import paddle
 import pytest
+from conftest import seq2seq_slice_args
 
 from paddle_hsoftmax.data.datasets import split_811
 from paddle_hsoftmax.data.parallel import (cedict_path, gloss_tokens, read_cedict, read_parallel_files,
@@ -188,16 +189,10 @@ def test_retrieval_baseline_and_scores():
 def test_seq2seq_command_and_predict(cedict, tmp_path, capsys):
     from paddle_hsoftmax.cli import main
 
-    short = [(s, t) for s, t in cedict if len(t) <= 3][:600]
-    files = {}
-    for part, pairs in (("train", short[:500]), ("valid", short[500:550]), ("test", short[550:])):
-        files[part] = tmp_path / f"{part}.tsv"
-        files[part].write_text("".join(f"{''.join(s)}\t{' '.join(t)}\n" for s, t in pairs), encoding="utf-8")
     out = tmp_path / "run"
-    args = ["seq2seq", "--train", str(files["train"]), "--valid", str(files["valid"]), "--test", str(files["test"]),
-            "--output-dir", str(out), "--output", "hsoftmax", "--epochs", "2", "--hidden", "16", "--embed-dim", "8",
-            "--min-count", "1", "--beam", "3", "--max-test", "20", "--batch-size", "50", "--max-target-len", "6",
-            "--no-progress"]
+    args, _ = seq2seq_slice_args(cedict, tmp_path, out)
+    # the plain encoder-decoder: no retrieval, no copying, beam search only
+    args += ["--epochs", "2", "--beam", "3", "--retrieve", "0", "--no-copy", "--candidates", "0"]
     assert main(args) == 0
     assert "retrieval baseline" in capsys.readouterr().out
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
@@ -205,6 +200,7 @@ def test_seq2seq_command_and_predict(cedict, tmp_path, capsys):
         assert metrics[key] >= 0, key
     assert metrics["beam_size"] == 3 and metrics["test_items"] == 20
     assert {"bleu", "chrf"} <= set(metrics["baseline"]) and metrics["baseline"]["train_pairs"] == 500
+    assert "rerank" not in metrics and not (out / "retrieval_memory.tsv").exists()
     for name in ("source_tokens.txt", "target_vocab.tsv", "config.json", "checkpoints/best.pdckpt"):
         assert (out / name).exists(), name
 

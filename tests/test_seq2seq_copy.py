@@ -9,7 +9,7 @@ import numpy as np
 import paddle
 import pytest
 
-from conftest import central_difference
+from conftest import central_difference, seq2seq_slice_args
 from paddle_hsoftmax.data.parallel import read_cedict
 from paddle_hsoftmax.data.retrieval import SEP, OverlapIndex, Retriever, augment_source
 from paddle_hsoftmax.models.copy import mix_log_probs, mix_nll
@@ -229,16 +229,9 @@ def test_seq2seq_retrieve_copy_command_and_predict(cedict_slice, tmp_path, capsy
     from paddle_hsoftmax.cli import main
     from paddle_hsoftmax.inference import load_translator
 
-    short = [(s, t) for s, t in cedict_slice if len(t) <= 3][:600]
-    files = {}
-    for part, pairs in (("train", short[:500]), ("valid", short[500:550]), ("test", short[550:])):
-        files[part] = tmp_path / f"{part}.tsv"
-        files[part].write_text("".join(f"{''.join(s)}\t{' '.join(t)}\n" for s, t in pairs), encoding="utf-8")
     out = tmp_path / "run"
-    args = ["seq2seq", "--train", str(files["train"]), "--valid", str(files["valid"]), "--test", str(files["test"]),
-            "--output-dir", str(out), "--output", "hsoftmax", "--epochs", "1", "--hidden", "16", "--embed-dim", "8",
-            "--min-count", "1", "--beam", "2", "--max-test", "20", "--batch-size", "50", "--max-target-len", "6",
-            "--retrieve", "1", "--copy", "--decode", "rerank", "--no-progress"]
+    args, short = seq2seq_slice_args(cedict_slice, tmp_path, out)
+    args += ["--epochs", "1", "--beam", "2", "--retrieve", "1", "--copy", "--decode", "rerank"]
     assert main(args) == 0
     capsys.readouterr()
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))

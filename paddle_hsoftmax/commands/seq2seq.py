@@ -3,10 +3,12 @@
 On CC-CEDICT (``--dataset cedict``: Chinese headword characters -> the first usable English gloss,
 see :mod:`paddle_hsoftmax.data.parallel`) or your own pairs: ``--train/--valid/--test`` each take
 one TSV file (``source<TAB>target``) or two aligned files (source, then target). Outputs in
-``--output-dir``: ``metrics.json`` (test BLEU and chrF of beam search and of greedy decoding on the
-first ``--max-test`` test pairs, the character-overlap retrieval baseline on the same pairs,
+``--output-dir``: ``metrics.json`` (test BLEU and chrF of beam search, of greedy decoding and of
+reranking on the first ``--max-test`` test pairs, the character-overlap retrieval baseline on the
+same pairs,
 training time, tokens/s, parameter counts, examples), ``source_tokens.txt``,
-``retrieval_memory.tsv`` (with ``--retrieve``: the training pairs, space-separated tokens),
+``retrieval_memory.tsv`` (with ``--retrieve`` or ``--candidates``: the training pairs,
+space-separated tokens),
 ``target_vocab.tsv``, ``config.json``, ``checkpoints/`` (``best.pdckpt`` by validation BLEU; what
 ``train.py predict`` loads) and ``vdl/``.
 """
@@ -50,7 +52,8 @@ def add_parser(sub):
     p.add_argument("--input-feed", action=argparse.BooleanOptionalAction, default=d.input_feed,
                    help="feed the attentional state to the next decoder step (Luong et al.)")
     p.add_argument("--retrieve", type=int, default=d.retrieve,
-                   help="append the N training pairs sharing most source tokens to each source (fuzzy repair; 0 = off)")
+                   help="append the N most similar training pairs (Jaccard over distinct tokens) to each source "
+                        "(fuzzy repair; 0 = off)")
     p.add_argument("--copy", action=argparse.BooleanOptionalAction, default=d.copy,
                    help="pointer-generator copying of source tokens that are target words")
     p.add_argument("--candidates", type=int, default=d.candidates,

@@ -15,11 +15,12 @@ the model (:mod:`paddle_hsoftmax.rerank`).
 
 Scores: BLEU and chrF from sacrebleu (``corpus_bleu``, ``corpus_chrf``, default settings) on the
 space-joined tokens, against the targets as read (a reference word missing from the target
-vocabulary stays in the reference; the model can only say ``<unk>``). Model selection: greedy BLEU
-on the first ``eval_items`` validation pairs after each epoch; the test scores use beam search.
+vocabulary stays in the reference; the model can only say ``<unk>``). Model selection: after each
+epoch, on the first ``eval_items`` validation pairs, the rerank BLEU (with ``candidates``) or the
+greedy BLEU (without).
 
-Retrieval and copying (``retrieve`` > 0, ``copy``): every source gets its ``retrieve`` nearest
-training pairs by shared tokens appended (``source <sep> neighbour source <sep> neighbour target``;
+Retrieval and copying (``retrieve`` > 0, ``copy``): every source gets its ``retrieve`` most
+similar training pairs (Jaccard over distinct tokens) appended (``source <sep> neighbour source <sep> neighbour target``;
 Bulte & Tezcan's neural fuzzy repair, :mod:`paddle_hsoftmax.data.retrieval`), a training pair never
 retrieving itself; the copy mechanism (:mod:`paddle_hsoftmax.models.copy`) lets the decoder copy
 any source token that is a target word (not ``<unk>`` or ``</s>``), so it can start from the
