@@ -181,9 +181,8 @@ def load_translator(run_dir: Path):
     """``(translate, config)`` for a ``train.py seq2seq`` run: ``translate(texts, beam_size=None,
     batch_size=64)`` -> one space-joined translation per text (by default the run's ``decode``: the
     model reranking the retrieved training glosses, or beam search with the run's beam size; a
-    given ``beam_size`` forces beam search, 0 = greedy), from
-    ``checkpoints/best.pdckpt`` (the best validation BLEU);
-    a run trained with ``--retrieve`` retrieves from its ``retrieval_memory.tsv``.
+    given ``beam_size`` forces beam search, 0 = greedy), from ``checkpoints/best.pdckpt`` (the best
+    validation BLEU); retrieval and reranking read the run's ``retrieval_memory.tsv``.
     No ``paddle.jit`` export: the parameters are loaded with ``paddle.load`` into a model built
     from ``config.json`` and the saved vocabularies."""
     import dataclasses

@@ -109,6 +109,7 @@ class Reranker:
 
     @staticmethod
     def choose(candidates: Sequence[Candidates], weight: float) -> List[List[str]]:
+        """Each input's best candidate at ``weight`` (``[]`` for an input with none)."""
         return [c.best(weight) for c in candidates]
 
     def tune(self, sources: Sequence[Sequence[str]], references: Sequence[Sequence[str]],

@@ -9,8 +9,7 @@ label or tag names and ``config.json``: no training code and no corpus.
 An encoder-decoder (``train.py seq2seq``) writes one translation per input line, decoded as the
 run chose (``--decode``: the model reranking retrieved training glosses, or beam search with the
 run's beam size; ``auto`` picked the better on validation); ``--beam N`` forces beam search (0 =
-greedy). It loads
-``checkpoints/best.pdckpt``: there is no
+greedy). It loads ``checkpoints/best.pdckpt`` (and ``retrieval_memory.tsv``): there is no
 ``paddle.jit`` export of the decoding loop; the parameters are loaded with ``paddle.load`` into the
 model rebuilt from ``config.json`` and the saved vocabularies (see
 :func:`~paddle_hsoftmax.inference.load_translator`).
@@ -32,7 +31,8 @@ def add_parser(sub):
     p.add_argument("--input", default=None, help="text file, one text per line (default: standard input)")
     p.add_argument("--probabilities", action="store_true", help="classifier: also print the label's probability")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--beam", type=int, default=None, help="seq2seq: beam search of this size instead of the run's default decoding (0 = greedy)")
+    p.add_argument("--beam", type=int, default=None,
+                   help="seq2seq: beam search of this size instead of the run's default decoding (0 = greedy)")
     p.set_defaults(func=run)
     return p
 
