@@ -144,3 +144,20 @@ def seq2seq_slice_args(pairs, tmp_path: Path, out: Path):
             "--output-dir", str(out), "--output", "hsoftmax", "--hidden", "16", "--embed-dim", "8", "--min-count", "1",
             "--max-test", "20", "--batch-size", "50", "--max-target-len", "6", "--no-progress"]
     return argv, short
+
+
+TINY_V, TINY_SRC_V = 12, 9  # tiny encoder-decoders: target words (id 0 = </s>), source tokens (0 = padding)
+
+
+def tiny_seq2seq(output="softmax", input_feed=True, seed=0, copy=False):
+    """A seeded encoder-decoder in eval mode over TINY_V target words (``<s>`` = TINY_V), E 6, H 8."""
+    from paddle_hsoftmax.models.seq2seq import Seq2Seq
+    from paddle_hsoftmax.output.registry import build_output_layer
+
+    paddle.seed(seed)
+    words = ["</s>"] + [f"w{i}" for i in range(1, TINY_V)]
+    layer = build_output_layer(output, 8, words, list(range(2 * TINY_V, TINY_V, -1)), ignore_index=-100)
+    model = Seq2Seq(TINY_SRC_V, layer, bos_id=TINY_V, eos_id=0, embed_dim=6, hidden_size=8, dropout=0.3,
+                    input_feed=input_feed, copy=copy)
+    model.eval()
+    return model

@@ -7,26 +7,20 @@ import json
 import numpy as np
 import paddle
 import pytest
-from conftest import seq2seq_slice_args
+from conftest import TINY_SRC_V, TINY_V, seq2seq_slice_args, tiny_seq2seq
 
 from paddle_hsoftmax.data.datasets import split_811
 from paddle_hsoftmax.data.parallel import (cedict_path, gloss_tokens, read_cedict, read_parallel_files,
                                            read_parallel_tsv)
 from paddle_hsoftmax.data.text import CorpusError
 from paddle_hsoftmax.models.seq2seq import Seq2Seq, length_penalty
-from paddle_hsoftmax.output.registry import build_output_layer
-from paddle_hsoftmax.tasks.seq2seq import IGNORE, bleu_chrf, char_overlap_baseline
+from paddle_hsoftmax.tasks.seq2seq import bleu_chrf, char_overlap_baseline
 
-V, SRC_V = 12, 9  # target words (id 0 = </s>), source tokens (0 = padding)
+V, SRC_V = TINY_V, TINY_SRC_V
 
 
 def tiny_model(output="softmax", input_feed=True, seed=0):
-    paddle.seed(seed)
-    words = ["</s>"] + [f"w{i}" for i in range(1, V)]
-    layer = build_output_layer(output, 8, words, list(range(2 * V, V, -1)), ignore_index=IGNORE)
-    model = Seq2Seq(SRC_V, layer, bos_id=V, eos_id=0, embed_dim=6, hidden_size=8, dropout=0.3, input_feed=input_feed)
-    model.eval()
-    return model
+    return tiny_seq2seq(output, input_feed, seed)
 
 
 def padded(rows):

@@ -9,7 +9,7 @@ import numpy as np
 import paddle
 import pytest
 
-from conftest import central_difference, seq2seq_slice_args
+from conftest import TINY_SRC_V, TINY_V, central_difference, seq2seq_slice_args, tiny_seq2seq
 from paddle_hsoftmax.data.parallel import read_cedict
 from paddle_hsoftmax.data.retrieval import SEP, OverlapIndex, Retriever, augment_source
 from paddle_hsoftmax.models.copy import mix_log_probs, mix_nll
@@ -17,7 +17,7 @@ from paddle_hsoftmax.models.seq2seq import Seq2Seq
 from paddle_hsoftmax.output.registry import build_output_layer
 from paddle_hsoftmax.tasks.seq2seq import IGNORE
 
-V, SRC_V = 12, 9
+V, SRC_V = TINY_V, TINY_SRC_V
 
 
 @pytest.fixture(scope="module")
@@ -133,12 +133,7 @@ def test_mix_log_probs_sums_to_one_and_counts_repeated_words():
 
 # -- the model -----------------------------------------------------------------------------------------
 def copy_model(output="softmax", seed=0):
-    paddle.seed(seed)
-    words = ["</s>"] + [f"w{i}" for i in range(1, V)]
-    layer = build_output_layer(output, 8, words, list(range(2 * V, V, -1)), ignore_index=IGNORE)
-    model = Seq2Seq(SRC_V, layer, bos_id=V, eos_id=0, embed_dim=6, hidden_size=8, dropout=0.3, copy=True)
-    model.eval()
-    return model
+    return tiny_seq2seq(output, seed=seed, copy=True)
 
 
 SOURCES = [[3, 1, 4], [1, 5, 2, 6, 5, 3, 5], [8, 7]]
