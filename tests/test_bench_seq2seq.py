@@ -31,8 +31,6 @@ def finished_run(directory: Path, output: str, train_seconds: float, **config) -
     (directory / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
 
 
-
-
 def test_reuse_reads_matching_rows_and_refuses_others(tmp_path, monkeypatch, capsys):
     bench = load_bench()
     finished_run(tmp_path / "hsoftmax", "hsoftmax", 300.0)
