@@ -70,7 +70,11 @@ class Reranker:
         if not memory:
             raise ValueError("the translation memory is empty")
         self.translator, self.memory, self.n = translator, list(memory), int(candidates)
-        self.index = OverlapIndex([s for s, _ in self.memory])
+        retriever = translator.retriever
+        if retriever is not None and retriever.pairs == self.memory:  # the same memory: one index
+            self.index = retriever.index
+        else:
+            self.index = OverlapIndex([s for s, _ in self.memory])
 
     def candidates(self, sources: Sequence[Sequence[str]]) -> List[Candidates]:
         """Retrieve and score every input's candidates (one batched pass of the model)."""

@@ -26,7 +26,7 @@ def cedict_slice():
 
 
 def brute_nearest(memory, query, k, exclude=None):
-    scored = [(-len(set(src) & set(query)), i) for i, (src) in enumerate(memory)
+    scored = [(-len(set(src) & set(query)), i) for i, src in enumerate(memory)
               if i != exclude and set(src) & set(query)]
     return [i for _, i in sorted(scored)[:k]]
 
@@ -328,3 +328,4 @@ def test_translator_log_probs_are_the_models(cedict_slice):
                             paddle.to_tensor(inputs), paddle.to_tensor(gold), paddle.to_tensor(tr.copy_ids(prep)[None]))
             assert got[i] == pytest.approx(-float(nll.sum()), rel=1e-5)
     assert task.selection_metric == "valid_rerank_bleu"
+    assert task.reranker.index is task.retriever.index  # one index over the training pairs

@@ -104,28 +104,25 @@ def _splits(args):
     return splits, " ".join(args.train)
 
 
-def _rerank(task, config, valid, test):
-    """Tune the rerank weight on ``valid`` (unless set) and score reranking on ``test``."""
+def _rerank(task, config, test):
+    """Tune the rerank weight on validation (unless set), choose ``config.decode`` if ``auto``,
+    and score reranking on ``test``."""
     from ..tasks.seq2seq import bleu_chrf
 
     start = time.perf_counter()
     reranker = task.reranker
-    valid_sources, valid_refs = [s for s, _ in valid], [t for _, t in valid]
-    table = None
-    if config.rerank_weight < 0:
-        config.rerank_weight, table = reranker.tune(valid_sources, valid_refs)
-        valid_bleu = table[config.rerank_weight]
-    else:
-        valid_bleu = bleu_chrf(reranker.choose(reranker.candidates(valid_sources), config.rerank_weight),
-                               valid_refs)["bleu"]
-    greedy_bleu = task.scores("valid", beam_size=0, max_items=len(valid))["bleu"]
+    tuned = config.rerank_weight < 0
+    config.rerank_weight, table = task.rerank_validation()
+    valid_bleu = table[config.rerank_weight]
+    greedy_bleu = task.scores("valid", beam_size=0, max_items=config.eval_items)["bleu"]
     if config.decode == "auto":  # what `predict` uses: the better of the two on validation
         config.decode = "rerank" if valid_bleu >= greedy_bleu else "beam"
     candidates = reranker.candidates([s for s, _ in test])
     hyps = reranker.choose(candidates, config.rerank_weight)
     refs = [t for _, t in test]
     return {**bleu_chrf(hyps, refs), "candidates": config.candidates, "weight": config.rerank_weight,
-            "valid_bleu_by_weight": table, "tuned_on": len(valid) if table else 0, "valid_bleu": valid_bleu,
+            "valid_bleu_by_weight": table if tuned else None,
+            "tuned_on": min(config.eval_items, len(task.splits["valid"])) if tuned else 0, "valid_bleu": valid_bleu,
             "valid_greedy_bleu": greedy_bleu, "decode": config.decode,
             "retrieval_only": bleu_chrf(reranker.choose(candidates, 0.0), refs),
             "seconds": time.perf_counter() - start, "hypotheses": hyps}
@@ -168,7 +165,7 @@ def run(args) -> int:
     test_pairs = splits["test"][: args.max_test or None]
     beam = task.scores("test", beam_size=config.beam_size, max_items=args.max_test)
     greedy = task.scores("test", beam_size=0, max_items=args.max_test)
-    rerank = _rerank(task, config, splits["valid"][: config.eval_items], test_pairs) if config.candidates else None
+    rerank = _rerank(task, config, test_pairs) if config.candidates else None
     t0 = time.perf_counter()
     # the baseline retrieves from the whole training split (no length limit, no --max-train-items)
     retrieved = char_overlap_baseline(splits["train"], [s for s, _ in test_pairs])

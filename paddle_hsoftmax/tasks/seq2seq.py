@@ -251,15 +251,15 @@ class Translator:
                              + ("" if neighbours is None else f" and {len(neighbours)} neighbour lists"))
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if neighbours is not None and self.retriever is not None:
+        given = neighbours is not None and self.retriever is not None  # sources augmented here, not retrieved
+        if given:
             cut = self.config.max_source_len
             keys = [tuple(augment_source(list(s)[:cut], n)) for s, n in zip(sources, neighbours)]
         else:
             keys = [tuple(s) for s in sources]
         unique: Dict[Tuple[str, ...], int] = {}
         rows = [unique.setdefault(k, len(unique)) for k in keys]
-        prepared = ([list(k) for k in unique] if neighbours is not None and self.retriever is not None
-                    else self.prepare([list(k) for k in unique]))
+        prepared = [list(k) for k in unique] if given else self.prepare([list(k) for k in unique])
         encoded = [self.encode(s) for s in prepared]
         copies = [self.copy_ids(s) for s in prepared] if self.model.copier is not None else None
         index, unk, eos = self.target_vocab.index, self.target_vocab.index[UNK], self.model.eos_id
@@ -386,12 +386,16 @@ class Seq2SeqTask:
         s = self.scores("valid", beam_size=0, max_items=self.config.eval_items)
         result = {"valid_bleu": s["bleu"], "valid_chrf": s["chrf"]}
         if self.reranker is not None:
-            pairs = self.splits["valid"][: self.config.eval_items]
-            sources, refs = [src for src, _ in pairs], [tgt for _, tgt in pairs]
-            grid = (self.config.rerank_weight,) if self.config.rerank_weight >= 0 else WEIGHT_GRID
-            weight, table = self.reranker.tune(sources, refs, grid)
+            weight, table = self.rerank_validation()
             result.update(valid_rerank_bleu=table[weight], valid_rerank_weight=weight)
         return result
+
+    def rerank_validation(self) -> Tuple[float, Dict[float, float]]:
+        """``(weight, {weight: BLEU})`` of reranking on the first ``eval_items`` validation pairs:
+        over :data:`~paddle_hsoftmax.rerank.WEIGHT_GRID`, or at ``rerank_weight`` when it is set."""
+        pairs = self.splits["valid"][: self.config.eval_items]
+        grid = (self.config.rerank_weight,) if self.config.rerank_weight >= 0 else WEIGHT_GRID
+        return self.reranker.tune([src for src, _ in pairs], [tgt for _, tgt in pairs], grid)
 
     def parameter_counts(self) -> Dict[str, int]:
         def count(params) -> int:
