@@ -118,15 +118,20 @@ def word2vec_hs_step(
     threads: int = 1,
     loss_stride: int = 1,
     max_exp: float = 0.0,
+    shards: int = 0,
+    round_centres: int = 16,
 ):
     """Apply word2vec's in-place SGD updates for ``centres[N]`` / ``contexts[N, K]`` (-1 = empty).
 
     Returns ``(sum of pair NLLs before their updates, pairs in that sum, all pairs)``; the loss
     covers the pairs of every ``loss_stride``-th centre (a log costs as much as the update).
     ``max_exp > 0`` skips the update of nodes with ``|h . v| >= max_exp``, as word2vec.c and
-    gensim do with 6 (0 = exact SGD on every node). With ``threads > 1``
+    gensim do with 6 (0 = exact SGD on every node). With ``shards = 0`` and ``threads > 1``
     the updates race as in word2vec.c (Hogwild), so results are not bit-reproducible; with one
-    thread they are.
+    thread they are. ``shards = S >= 2`` trains the batch in rounds of ``S x round_centres``
+    centres, each round cut into S shards trained on their own copy-on-write views of the rows
+    they touch and merged in shard order: the same result for any ``threads`` (see
+    ``csrc/word2vec_hs.cc``); ``shards = 1`` is the sequential loop.
     """
     module = load_word2vec_kernel()
     if module is None:
@@ -145,6 +150,8 @@ def word2vec_hs_step(
             int(threads),
             int(loss_stride),
             float(max_exp),
+            int(shards),
+            int(round_centres),
         )
     stats = out[-1].numpy()
     return float(stats[0]), float(stats[1]), float(stats[2])
