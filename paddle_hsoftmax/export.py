@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from pathlib import Path
 from typing import IO, Iterator, Sequence, Union
 
 import numpy as np
 
-__all__ = ["write_word2vec_text", "write_word2vec_binary", "atomic_write_text", "atomic_open", "fsync_directory"]
+__all__ = ["write_word2vec_text", "write_word2vec_binary", "atomic_write_text", "atomic_open", "atomic_path",
+           "fsync_directory"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -36,10 +38,35 @@ def fsync_directory(directory: PathLike) -> None:
 
 
 @contextlib.contextmanager
+def atomic_path(path: PathLike, delay: float = 0.0) -> Iterator[Path]:
+    """Yield ``path + ".tmp"`` for the caller to write (a writer that takes a path, such as
+    ``paddle.save`` or ``np.savez``); on a clean exit fsync it, rename it over ``path`` and fsync
+    the directory; on an exception (or a ``KeyboardInterrupt``) remove it and leave ``path`` as it
+    was. The one home of the package's atomic writes (:func:`atomic_open` is built on it).
+
+    ``delay`` (kill tests only) pauses that many seconds between the complete temporary file and
+    the rename, so that a test can aim a kill inside the write (see
+    :func:`paddle_hsoftmax.trainer.atomic_save`)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        yield tmp
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        if delay > 0:
+            time.sleep(delay)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_directory(path.parent)
+
+
+@contextlib.contextmanager
 def atomic_open(path: PathLike, mode: str = "w", encoding: str = "utf-8") -> Iterator[IO]:
     """Open ``path + ".tmp"`` for writing (``mode`` ``"w"`` or ``"wb"``); on a clean exit flush,
     fsync, rename it over ``path`` and fsync the directory; on an exception (or a
-    ``KeyboardInterrupt``) remove it and leave ``path`` as it was.
+    ``KeyboardInterrupt``) remove it and leave ``path`` as it was (see :func:`atomic_path`).
 
     Example::
 
@@ -48,20 +75,10 @@ def atomic_open(path: PathLike, mode: str = "w", encoding: str = "utf-8") -> Ite
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open writes whole files: mode must be 'w' or 'wb', got {mode!r}")
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    f = open(tmp, mode, encoding=None if "b" in mode else encoding)
-    try:
-        yield f
-        f.flush()
-        os.fsync(f.fileno())
-        f.close()
-        os.replace(tmp, path)
-    except BaseException:
-        f.close()
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_directory(path.parent)
+    with atomic_path(path) as tmp:
+        with open(tmp, mode, encoding=None if "b" in mode else encoding) as f:
+            yield f
+            f.flush()
 
 
 def _check(words: Sequence[str], vectors: np.ndarray) -> None:

@@ -1,8 +1,9 @@
 """Inference exports: ``paddle.jit.save`` a trained classifier or tagger, and load one back.
 
-A run directory holds ``inference/model.*`` (the static graph and its parameters), the token
-index (``tokens.txt``, plus ``chars.txt`` for a tagger with character features), the label or tag
-names and ``config.json`` (the tokenizer). Loading needs none of the training code's data: only
+A run directory (:class:`~paddle_hsoftmax.rundir.RunDir`) holds ``inference/model.*`` (the static
+graph and its parameters), the token index (``tokens.txt``, plus ``chars.txt`` for a tagger with
+character features), the label or tag names and ``run.json`` (the kind and the settings: the
+tokenizer). Loading needs none of the training code's data: only
 ``paddle.jit.load`` and these files, which is what a deployment would ship.
 
 Exported signatures (all int64):
@@ -12,7 +13,7 @@ Exported signatures (all int64):
   (Viterbi, or the per-step argmax) runs on the loaded scores.
 
 An encoder-decoder (``train.py seq2seq``) is not exported: its beam search is a Python loop over
-decoder steps. :func:`load_translator` rebuilds the model from ``config.json`` and the two
+decoder steps. :func:`load_translator` rebuilds the model from the run's settings and the two
 vocabularies (``source_tokens.txt``, ``target_vocab.tsv``; the output layer, H-softmax tree
 included, is a function of the target words and counts) and loads the best checkpoint's
 parameters with ``paddle.load``; so it needs this package, but no data.
@@ -20,7 +21,7 @@ parameters with ``paddle.load``; so it needs this package, but no data.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
 import shutil
 from pathlib import Path
@@ -28,7 +29,9 @@ from typing import Callable, List, Sequence, Tuple
 
 import numpy as np
 
-from .data import CorpusError
+from .data.text import CorpusError, tokenize
+from .pipeline.encoding import pad
+from .rundir import RunDir
 
 __all__ = ["export_model", "export_dir", "load_classifier", "load_tagger", "load_translator", "run_kind"]
 
@@ -48,10 +51,8 @@ def _fsync_tree(directory: Path) -> None:
 
 def export_dir(run_dir: Path) -> Path:
     """``run_dir/inference``, or ``inference.old`` when a run was killed between the two renames
-    of :func:`export_model` (the old export, complete, is still there)."""
-    directory = Path(run_dir) / "inference"
-    old = directory.with_name(directory.name + ".old")
-    return old if not directory.exists() and old.is_dir() else directory
+    of :func:`export_model` (see :attr:`~paddle_hsoftmax.rundir.RunDir.inference`)."""
+    return RunDir(run_dir).inference
 
 
 def export_model(model, directory: Path, with_chars: bool = False) -> None:
@@ -92,28 +93,18 @@ def export_model(model, directory: Path, with_chars: bool = False) -> None:
 
 
 def run_kind(run_dir: Path) -> str:
-    """``"classify"``, ``"tag"`` or ``"seq2seq"``, from the files a finished run wrote."""
-    run_dir = Path(run_dir)
-    if (run_dir / "target_vocab.tsv").exists():  # only `train.py seq2seq` writes it
-        return "seq2seq"
-    if not list(export_dir(run_dir).glob("model.*")):
-        raise CorpusError(f"{run_dir}: no inference/ export (paddle.jit.save) in this directory; "
-                          "is it a finished `train.py classify` or `train.py tag` run?")
-    for name, kind in (("labels.txt", "classify"), ("tags.txt", "tag")):
-        if (run_dir / name).exists():
-            return kind
-    raise CorpusError(f"{run_dir}: neither labels.txt (classifier) nor tags.txt (tagger) found")
+    """``"classify"``, ``"tag"``, ``"seq2seq"``...: the run's kind, from its ``run.json`` (for a run
+    written before the record, from the files it holds)."""
+    return RunDir(run_dir).kind
 
 
-def _load(run_dir: Path, names_file: str):
+def _load(run: RunDir, names_file: str, kind: str):
     import paddle
 
-    for name in ("tokens.txt", names_file, "config.json"):
-        if not (run_dir / name).exists():
-            raise CorpusError(f"{run_dir}: not a finished run (missing {name})")
-    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-    names = (run_dir / names_file).read_text(encoding="utf-8").split("\n")[:-1]
-    model = paddle.jit.load(str(export_dir(run_dir) / "model"))
+    run.require("tokens.txt", names_file, kind=kind)
+    config = run.settings()
+    names = run.file(names_file).read_text(encoding="utf-8").split("\n")[:-1]
+    model = paddle.jit.load(str(run.inference / "model"))
     model.eval()
     return config, names, model
 
@@ -123,18 +114,17 @@ def load_classifier(run_dir: Path) -> Tuple[Callable, List[str]]:
     import paddle
 
     from .data.vocab import TokenIndex
-    from .tasks.classify import ClassifyTask, tokenize_text
 
-    run_dir = Path(run_dir)
-    config, labels, model = _load(run_dir, "labels.txt")
-    vocab = TokenIndex.load(run_dir / "tokens.txt")
+    run = RunDir.open(run_dir, kinds=("classify",))
+    config, labels, model = _load(run, "labels.txt", "classify")
+    vocab = TokenIndex.load(run.file("tokens.txt"))
 
     def predict(texts: Sequence[str], batch_size: int = 128):
-        seqs = [vocab.encode(tokenize_text(t, config["tokenizer"])[: config["max_len"]]) for t in texts]
+        seqs = [vocab.encode(tokenize(t, config["tokenizer"])[: config["max_len"]]) for t in texts]
         seqs = [s if len(s) else np.array([TokenIndex.UNK]) for s in seqs]
         probs = np.zeros((len(seqs), len(labels)), dtype=np.float32)
         for start in range(0, len(seqs), batch_size):
-            tokens, lengths = ClassifyTask.pad(seqs[start : start + batch_size])
+            tokens, lengths = pad(seqs[start : start + batch_size])
             out = model(paddle.to_tensor(tokens), paddle.to_tensor(lengths))
             probs[start : start + batch_size] = np.exp(out.numpy())
         return probs.argmax(axis=1), probs
@@ -148,19 +138,18 @@ def load_tagger(run_dir: Path) -> Tuple[Callable, List[str]]:
 
     from .models.crf import LinearChainCRF
     from .models.tagger import decode_scores
-    from .tasks.classify import tokenize_text
-    from .tasks.tag import TaggerInputs
+    from .pipeline.tagging import TaggerInputs
 
-    run_dir = Path(run_dir)
-    config, tags, model = _load(run_dir, "tags.txt")
-    inputs = TaggerInputs.load(run_dir)
+    run = RunDir.open(run_dir, kinds=("tag",))
+    config, tags, model = _load(run, "tags.txt", "tag")
+    inputs = TaggerInputs.load(run.path)
     crf = None
-    if (export_dir(run_dir) / "crf.pdparams").exists():
+    if (run.inference / "crf.pdparams").exists():
         crf = LinearChainCRF(len(tags))
-        crf.set_state_dict(paddle.load(str(export_dir(run_dir) / "crf.pdparams")))
+        crf.set_state_dict(paddle.load(str(run.inference / "crf.pdparams")))
 
     def predict(texts: Sequence[str], batch_size: int = 128):
-        tokens = [tokenize_text(t, config["tokenizer"]) for t in texts]
+        tokens = [tokenize(t, config["tokenizer"]) for t in texts]
         out: List[Tuple[List[str], List[str]]] = [([], [])] * len(texts)
         order = [i for i in np.argsort([len(t) for t in tokens], kind="stable") if tokens[i]]
         for start in range(0, len(order), batch_size):
@@ -179,42 +168,48 @@ def load_tagger(run_dir: Path) -> Tuple[Callable, List[str]]:
 
 def load_translator(run_dir: Path):
     """``(translate, config)`` for a ``train.py seq2seq`` run: ``translate(texts, beam_size=None,
-    batch_size=64)`` -> one space-joined translation per text (by default the run's ``decode``: the
-    model reranking the retrieved training glosses, or beam search with the run's beam size; a
-    given ``beam_size`` forces beam search, 0 = greedy), from ``checkpoints/best.pdckpt`` (the best
-    validation BLEU); retrieval and reranking read the run's ``retrieval_memory.tsv``.
-    No ``paddle.jit`` export: the parameters are loaded with ``paddle.load`` into a model built
-    from ``config.json`` and the saved vocabularies."""
-    import dataclasses
-
+    batch_size=64)`` -> one space-joined translation per text (by default the decoding the run
+    chose, recorded in ``run.json``: the model reranking the retrieved training glosses, or beam
+    search with the run's beam size; a given ``beam_size`` forces beam search, 0 = greedy), from
+    ``checkpoints/best.pdckpt`` (the best validation BLEU); retrieval and reranking read the run's
+    ``retrieval_memory.tsv``. No ``paddle.jit`` export: the parameters are loaded with
+    ``paddle.load`` into a model built from the run's settings and saved vocabularies (and its
+    ``target_tree.npz`` for a clustered H-softmax tree)."""
     import paddle
 
     from .data.vocab import TokenIndex, Vocab
-    from .tasks.seq2seq import Seq2SeqConfig, Translator, build_model
+    from .pipeline.configs import Seq2SeqConfig
+    from .pipeline.translate import Translator, build_model
 
-    run_dir = Path(run_dir)
-    for name in ("source_tokens.txt", "target_vocab.tsv", "config.json", "checkpoints/best.pdckpt"):
-        if not (run_dir / name).exists():
-            raise CorpusError(f"{run_dir}: not a finished `train.py seq2seq` run (missing {name})")
-    raw = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    run = RunDir.open(run_dir, kinds=("seq2seq",))
+    run.require("source_tokens.txt", "target_vocab.tsv", "checkpoints/best.pdckpt", kind="seq2seq")
+    raw = run.settings()
     known = {f.name for f in dataclasses.fields(Seq2SeqConfig)}
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise CorpusError(f"{run_dir / 'config.json'}: unknown settings {unknown} (written by another version?)")
+        raise CorpusError(f"{run.record_path if run.record() else run.file('config.json')}: unknown settings "
+                          f"{unknown} (written by another version?)")
     config = Seq2SeqConfig(**raw)
-    source_vocab = TokenIndex.load(run_dir / "source_tokens.txt")
-    target_vocab = Vocab.load_tsv(run_dir / "target_vocab.tsv")
-    model = build_model(config, source_vocab, target_vocab)
-    model.set_state_dict(paddle.load(str(run_dir / "checkpoints" / "best.pdckpt"))["model"])
+    chosen = run.chosen()  # a run from before run.json wrote its choices into config.json itself
+    weight = float(chosen.get("rerank_weight", config.rerank_weight))
+    decode = chosen.get("decode", config.decode)
+    source_vocab = TokenIndex.load(run.file("source_tokens.txt"))
+    target_vocab = Vocab.load_tsv(run.file("target_vocab.tsv"))
+    tree = None
+    if config.output == "hsoftmax" and config.tree == "clustered":
+        from .tree import Tree
+
+        run.require("target_tree.npz", kind="seq2seq")
+        tree = Tree.load(run.file("target_tree.npz"))
+    model = build_model(config, source_vocab, target_vocab, tree=tree)
+    model.set_state_dict(paddle.load(str(run.best_checkpoint))["model"])
     model.eval()
     memory = None
     if config.retrieve or config.candidates:
         from .data.parallel import read_parallel_tsv
 
-        path = run_dir / "retrieval_memory.tsv"
-        if not path.exists():
-            raise CorpusError(f"{run_dir}: not a finished `train.py seq2seq` run (missing {path.name})")
-        memory = read_parallel_tsv(path, "whitespace")
+        run.require("retrieval_memory.tsv", kind="seq2seq")
+        memory = read_parallel_tsv(run.file("retrieval_memory.tsv"), "whitespace")
     retriever = None
     if config.retrieve:
         from .data.retrieval import Retriever
@@ -222,8 +217,7 @@ def load_translator(run_dir: Path):
         retriever = Retriever(memory, config.retrieve)
     translator = Translator(model, source_vocab, target_vocab, config, retriever)
     reranker = None
-    if config.candidates and config.rerank_weight >= 0 and config.decode == "rerank":
-        from .data.text import tokenize
+    if config.candidates and weight >= 0 and decode == "rerank":
         from .rerank import Reranker
 
         reranker = Reranker(translator, memory, config.candidates)
@@ -231,7 +225,7 @@ def load_translator(run_dir: Path):
     def translate(texts: Sequence[str], beam_size=None, batch_size: int = 64) -> List[str]:
         if beam_size is None and reranker is not None:
             sources = [tokenize(t, config.source_tokenizer) for t in texts]
-            return [" ".join(h) for h in reranker.choose(reranker.candidates(sources), config.rerank_weight)]
+            return [" ".join(h) for h in reranker.choose(reranker.candidates(sources), weight)]
         beam = config.beam_size if beam_size is None else beam_size
         return translator.translate_text(texts, beam, batch_size)
 

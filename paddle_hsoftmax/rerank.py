@@ -21,7 +21,7 @@ fixed grid. A similarity alone cannot tell apart the many training pairs that sh
 with a two-character input; the model can.
 
 Shapes: everything here is per item on the host; the model runs on batches of (source, candidate)
-rows through :meth:`~paddle_hsoftmax.tasks.seq2seq.Translator.log_probs`.
+rows through :meth:`~paddle_hsoftmax.pipeline.translate.Translator.log_probs`.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from typing import Dict, List, NamedTuple, Sequence, Tuple
 import numpy as np
 
 from .data.retrieval import OverlapIndex
+from .pipeline.translate import bleu_chrf
 
 __all__ = ["Candidates", "Reranker", "WEIGHT_GRID"]
 
@@ -59,7 +60,7 @@ class Reranker:
     """Candidates from a translation memory, scored by a translator.
 
     Args:
-        translator: a :class:`~paddle_hsoftmax.tasks.seq2seq.Translator` (its ``log_probs``).
+        translator: a :class:`~paddle_hsoftmax.pipeline.translate.Translator` (its ``log_probs``).
         memory: the training pairs ``[(source tokens, target tokens), ...]``.
         candidates: n, the nearest pairs retrieved per input (>= 1).
     """
@@ -120,8 +121,6 @@ class Reranker:
              grid: Sequence[float] = WEIGHT_GRID) -> Tuple[float, Dict[float, float]]:
         """``(weight, {weight: BLEU})``: the grid weight with the best corpus BLEU on these pairs
         (the smallest on ties)."""
-        from .tasks.seq2seq import bleu_chrf
-
         candidates = self.candidates(sources)
         table = {float(w): bleu_chrf(self.choose(candidates, w), references)["bleu"] for w in grid}
         best = max(table, key=lambda w: (table[w], -w))

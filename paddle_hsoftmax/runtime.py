@@ -1,4 +1,4 @@
-"""Process-level settings: the device to run on, and the C allocator on CPU.
+"""Process-level settings: the device to run on, and the C allocator on CPU (:func:`setup` does both).
 
 Why the allocator: Paddle's CPU tensors come from glibc ``malloc``. Blocks above glibc's mmap
 threshold (128 KiB by default, adjusted dynamically) are mapped fresh and unmapped on free, so a
@@ -13,10 +13,14 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import os
+from typing import Optional
 
 import paddle
 
-__all__ = ["tune_malloc", "set_cpu_threads", "set_device"]
+from .errors import ConfigError
+
+__all__ = ["setup", "tune_malloc", "set_cpu_threads", "set_device"]
 
 log = logging.getLogger(__name__)
 
@@ -66,16 +70,27 @@ def set_device(device: str) -> str:
     """Select ``"cpu"``, ``"gpu"`` or ``"gpu:N"`` and return Paddle's name for it.
 
     Raises:
-        ValueError: for an unknown name, or ``gpu`` when this Paddle build has no CUDA.
+        ConfigError: for an unknown name, or ``gpu`` when this Paddle build has no CUDA.
     """
     device = device.strip().lower()
     if device == "cpu":
         return paddle.set_device("cpu").__str__()
     if device == "gpu" or device.startswith("gpu:"):
         if not paddle.device.is_compiled_with_cuda():
-            raise ValueError(
+            raise ConfigError(
                 f"--device {device}: this Paddle build has no CUDA support "
                 "(install paddlepaddle-gpu, i.e. pip install -e '.[gpu]')"
             )
         return paddle.set_device(device).__str__()
-    raise ValueError(f"device must be 'cpu', 'gpu' or 'gpu:N', got {device!r}")
+    raise ConfigError(f"--device must be cpu, gpu or gpu:N, got {device!r}")
+
+
+def setup(device: str = "cpu", threads: Optional[int] = None) -> str:
+    """The process set-up every command (and notebook) does first: select ``device``; on CPU keep
+    freed blocks in glibc's heap (:func:`tune_malloc`) and let the math library use ``threads``
+    threads (default: every core). Returns Paddle's name for the device."""
+    name = set_device(device)
+    if device.strip().lower() == "cpu":
+        tune_malloc()
+        set_cpu_threads(max(1, threads if threads is not None else (os.cpu_count() or 1)))
+    return name

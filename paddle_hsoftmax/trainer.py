@@ -26,23 +26,25 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Protocol
+from typing import Any, Dict, Iterator, List, Optional
 
 import paddle
 import paddle.distributed as dist
 
-from .export import fsync_directory
+from .errors import ConfigError, UserError
+from .export import atomic_path
+from .rundir import RunDir
 
-__all__ = ["TrainerConfig", "Task", "StepResult", "Trainer", "TrainingDiverged", "atomic_save"]
+__all__ = ["TrainerConfig", "TrainerState", "Task", "StepResult", "Trainer", "TrainingDiverged", "atomic_save"]
 
 log = logging.getLogger(__name__)
 
 
-class TrainingDiverged(RuntimeError, ValueError):
+class TrainingDiverged(UserError, RuntimeError):
     """The loss or the parameters became NaN or infinite; nothing non-finite was saved, so
-    ``checkpoints/last.pdckpt`` (if any) is the last good state. Also a ``ValueError``: the
-    usual cause is a setting (too high a learning rate), and ``train.py`` reports it in one line
-    with exit status 2."""
+    ``checkpoints/last.pdckpt`` (if any) is the last good state. A :class:`UserError`: the usual
+    cause is a setting (too high a learning rate), and ``train.py`` reports it in one line with
+    exit status 2."""
 
 
 @dataclasses.dataclass
@@ -86,39 +88,108 @@ class StepResult:
     params_updated: bool = False
 
 
-class Task(Protocol):
-    """What the trainer needs from a task."""
+@dataclasses.dataclass
+class TrainerState:
+    """Where a run is, saved in every checkpoint (``checkpoints/last.pdckpt``, key ``"trainer"``,
+    as a plain dict) and read back by ``--resume``.
 
-    name: str
-    unit_name: str  # e.g. "words"
+    Attributes:
+        epoch: epochs finished.
+        batch: batches of the current epoch done (0 between epochs).
+        step: training steps done over the whole run.
+        units: data units trained on (e.g. corpus words), all processes together.
+        train_seconds: time inside training steps; wall_seconds: the whole loop (batch building,
+            evaluation, checkpoints); both summed over a run and the runs that resumed it.
+        best, best_epoch: the best selection score so far and the epoch that reached it.
+        stale: evaluations since the best one (early stopping counts them).
+        scores: the last evaluation's scores.
+        stopped_early: the epoch after which patience ran out (0: it did not).
+        last_loss: the last logged training loss (NaN before the first).
+    """
+
+    epoch: int = 0
+    batch: int = 0
+    step: int = 0
+    units: float = 0.0
+    train_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    best: Optional[float] = None
+    best_epoch: int = 0
+    stale: int = 0
+    scores: Dict[str, float] = dataclasses.field(default_factory=dict)
+    stopped_early: int = 0
+    last_loss: float = float("nan")
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "TrainerState":
+        """Read what :meth:`to_dict` wrote (keys a newer version added keep their defaults; keys
+        an older version had and this one does not are dropped)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+class Task:
+    """What the trainer runs; a task subclasses this and owns the model, the optimizer and the data.
+
+    Required (no default): :meth:`epoch_batches`, :meth:`units_per_epoch`, :meth:`train_step`,
+    :meth:`evaluate`, and the attributes ``model`` and ``optimizer``. The rest are hooks with
+    documented no-op defaults, so the trainer calls them without asking whether they exist.
+
+    Attributes:
+        name: shown on the progress bar.
+        unit_name: the data unit (``"words"``, ``"tokens"``): ``train/<unit>_per_sec``.
+        selection_metric: a key of :meth:`evaluate`'s result; when set, the trainer keeps the best
+            model in ``checkpoints/best.pdckpt`` and can stop early (``None``: keep the last).
+        selection_mode: ``"max"`` (higher is better) or ``"min"`` (e.g. perplexity).
+    """
+
+    name: str = "task"
+    unit_name: str = "examples"
+    selection_metric: Optional[str] = None
+    selection_mode: str = "max"
     model: paddle.nn.Layer
     optimizer: Any
 
     def epoch_batches(self, epoch: int) -> Iterator[Any]:
         """This rank's batches of ``epoch``, the same every time for the same seed."""
+        raise NotImplementedError
 
     def units_per_epoch(self) -> float:
         """Data units in one epoch, for the schedule and the rate."""
+        raise NotImplementedError
 
     def learning_rate(self, progress: float) -> float:
-        """Learning rate at ``progress`` in [0, 1] of the whole run."""
+        """Learning rate at ``progress`` in [0, 1] of the whole run (default: the optimizer's own)."""
+        return float(self.optimizer.get_lr())
 
     def train_step(self, batch: Any) -> StepResult:
         """Forward and backward on ``batch`` (the trainer steps the optimizer)."""
+        raise NotImplementedError
 
     def evaluate(self) -> Dict[str, float]:
         """Evaluation scores, logged as ``eval/<name>``."""
+        raise NotImplementedError
 
     def hparams(self) -> Dict[str, Any]:
-        """Hyper-parameters for VisualDL's hparams view and metrics.json."""
+        """Hyper-parameters for VisualDL's hparams view (default: none)."""
+        return {}
 
-    # optional: def log_final(self, writer, step) -> None, called on rank 0 before the writer closes
-    # optional: def resume_state(self) -> Any and def set_resume_state(self, state) -> None: what a
-    #           mid-epoch resume needs beside the parameters and the batches (e.g. a language
-    #           model's LSTM state carried from window to window); saved in every checkpoint
-    # optional: selection_metric: str, a key of evaluate()'s result, higher is better (or lower,
-    #           with selection_mode = "min", e.g. perplexity); the trainer then keeps the best
-    #           model in checkpoints/best.pdckpt and can stop early
+    def resume_state(self) -> Any:
+        """What a mid-epoch resume needs beside the parameters and the batches (e.g. a language
+        model's LSTM state carried from window to window); saved in every checkpoint. Default:
+        ``None``, nothing."""
+        return None
+
+    def set_resume_state(self, state: Any) -> None:
+        """Take back what :meth:`resume_state` returned. The default takes back ``None`` only."""
+        if state is not None:
+            raise ValueError(f"task {self.name!r} saved a resume state but does not take one back")
+
+    def log_final(self, writer, step: int) -> None:
+        """Called on rank 0 with the VisualDL writer before it closes (default: nothing)."""
 
 
 SAVE_DELAY_ENV = "PADDLE_HSOFTMAX_SAVE_DELAY"
@@ -126,27 +197,15 @@ SAVE_DELAY_ENV = "PADDLE_HSOFTMAX_SAVE_DELAY"
 
 def atomic_save(obj: Any, path: Path) -> None:
     """``paddle.save`` to ``path`` through ``path + ".tmp"``: write, fsync, rename, fsync the
-    directory (as :func:`paddle_hsoftmax.export.atomic_open` does); a failed write removes the
-    temporary file. A reader, or a run killed at any moment, finds the old file or the new one,
-    never a part of one.
+    directory (:func:`paddle_hsoftmax.export.atomic_path`); a failed write removes the temporary
+    file. A reader, or a run killed at any moment, finds the old file or the new one, never a part
+    of one.
 
     For kill tests only: with the environment variable ``PADDLE_HSOFTMAX_SAVE_DELAY=SECONDS`` it
     pauses that long between the complete temporary file and the rename, so that a test can
     aim a kill inside the write (``scripts/reliability.py``)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    delay = float(os.environ.get(SAVE_DELAY_ENV) or 0.0)
-    try:
+    with atomic_path(path, delay=float(os.environ.get(SAVE_DELAY_ENV) or 0.0)) as tmp:
         paddle.save(obj, str(tmp))  # paddle.save takes a path or a BytesIO: no open file to fsync
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        if delay > 0:
-            time.sleep(delay)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_directory(path.parent)
 
 
 def rng_state() -> Dict[str, Any]:
@@ -183,20 +242,23 @@ def nonfinite_parameters(model: paddle.nn.Layer) -> List[str]:
 
 
 class Trainer:
-    """Runs a :class:`Task` for ``config.epochs`` epochs (see the module docstring)."""
+    """Runs a :class:`Task` for ``config.epochs`` epochs (see the module docstring).
+
+    :meth:`fit` reads in the order it runs: :meth:`_begin` (resume, writer), then per epoch
+    :meth:`_train_epoch` (steps, logging, mid-epoch checkpoints) and :meth:`_end_epoch`
+    (evaluate, keep the best, early stop, checkpoint), then :meth:`_final_metrics` and
+    :meth:`_log_final`.
+    """
 
     def __init__(self, config: TrainerConfig) -> None:
         self.config = config
-        self.out = Path(config.output_dir)
-        self.ckpt_dir = self.out / "checkpoints"
+        self.run = RunDir(config.output_dir)
+        self.out = self.run.path
+        self.ckpt_dir = self.run.checkpoints
         self.rank = dist.get_rank() if dist.is_initialized() else 0
         self.world = dist.get_world_size() if dist.is_initialized() else 1
         self.writer = None
-        # train_seconds: time inside training steps; wall_seconds: the whole loop (batch building,
-        # evaluation, checkpoints), both summed over a run and the runs that resumed it
-        # scores: the last evaluation's; stopped_early: the epoch after which patience ran out
-        self.state = {"epoch": 0, "batch": 0, "step": 0, "units": 0.0, "train_seconds": 0.0, "wall_seconds": 0.0,
-                      "best": None, "best_epoch": 0, "stale": 0, "scores": {}, "stopped_early": 0}
+        self.state = TrainerState()
         self._wall_start: Optional[float] = None
         self._wall_base = 0.0
         self._saved_at: Optional[str] = None  # "epoch E, step S" of the last checkpoint written or read
@@ -205,30 +267,30 @@ class Trainer:
     # -- checkpoints -----------------------------------------------------------------------------
     @property
     def checkpoint_path(self) -> Path:
-        return self.ckpt_dir / "last.pdckpt"
+        return self.run.last_checkpoint
 
     @property
     def best_path(self) -> Path:
-        return self.ckpt_dir / "best.pdckpt"
+        return self.run.best_checkpoint
 
     def _track_best(self, task: Task, scores: Dict[str, float]) -> bool:
         """Update the best score; save the best model; return True when training should stop."""
-        name = getattr(task, "selection_metric", None)
+        name = task.selection_metric
         if not name or name not in scores:
             return False
         value = float(scores[name])
-        lower_is_better = getattr(task, "selection_mode", "max") == "min"
-        best = self.state["best"]
+        lower_is_better = task.selection_mode == "min"
+        best = self.state.best
         # a NaN score is never an improvement (nor is an infinite one a first best)
         if math.isfinite(value) and (best is None or (value < best if lower_is_better else value > best)):
-            self.state.update(best=value, best_epoch=self.state["epoch"], stale=0)
+            self.state.best, self.state.best_epoch, self.state.stale = value, self.state.epoch, 0
             if self.rank == 0:
                 self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-                atomic_save({"model": task.model.state_dict(), "epoch": self.state["epoch"], name: value},
+                atomic_save({"model": task.model.state_dict(), "epoch": self.state.epoch, name: value},
                             self.best_path)
             return False
-        self.state["stale"] += 1
-        return bool(self.config.patience) and self.state["stale"] >= self.config.patience
+        self.state.stale += 1
+        return bool(self.config.patience) and self.state.stale >= self.config.patience
 
     def load_best(self, task: Task) -> None:
         """Put the best model's parameters (by ``task.selection_metric``) back into the task."""
@@ -237,10 +299,10 @@ class Trainer:
 
     def _update_wall(self) -> None:
         if self._wall_start is not None:
-            self.state["wall_seconds"] = self._wall_base + time.perf_counter() - self._wall_start
+            self.state.wall_seconds = self._wall_base + time.perf_counter() - self._wall_start
 
     def _position(self) -> str:
-        return f"epoch {self.state['epoch'] + (self.state['batch'] > 0)}, step {self.state['step']}"
+        return f"epoch {self.state.epoch + (self.state.batch > 0)}, step {self.state.step}"
 
     def _diverged(self, what: str) -> None:
         """Raise :class:`TrainingDiverged`: one line saying what, where, and what was kept."""
@@ -263,28 +325,31 @@ class Trainer:
             return
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         ckpt = {"model": task.model.state_dict(), "optimizer": task.optimizer.state_dict(),
-                "trainer": dict(self.state), "rng": rng_state()}
-        resume_state = getattr(task, "resume_state", None)
+                "trainer": self.state.to_dict(), "rng": rng_state()}
+        resume_state = task.resume_state()
         if resume_state is not None:
-            ckpt["task"] = resume_state()
+            ckpt["task"] = resume_state
         atomic_save(ckpt, self.checkpoint_path)
         self._saved_at = self._position()
 
     def load_checkpoint(self, task: Task) -> None:
-        """Put ``last.pdckpt`` back: parameters, optimizer, position, random generators, task state."""
+        """Put ``last.pdckpt`` back: parameters, optimizer, position, random generators, task state.
+
+        Raises:
+            ConfigError: the checkpoint's parameters have other shapes than the task's model (the
+                run was trained with other settings or data).
+        """
         if not self.checkpoint_path.exists():
             raise FileNotFoundError(f"{self.checkpoint_path}: no checkpoint to resume from")
         ckpt = paddle.load(str(self.checkpoint_path))
+        _check_shapes(self.checkpoint_path, task.model, ckpt["model"])
         task.model.set_state_dict(ckpt["model"])
         task.optimizer.set_state_dict(ckpt["optimizer"])
-        self.state.update(ckpt["trainer"])
+        self.state = TrainerState.from_dict(ckpt["trainer"])
         if "rng" in ckpt:
             set_rng_state(ckpt["rng"])
         if "task" in ckpt:
-            set_resume_state = getattr(task, "set_resume_state", None)
-            if set_resume_state is None:
-                raise ValueError(f"{self.checkpoint_path}: holds task state, but task {task.name!r} cannot take it back")
-            set_resume_state(ckpt["task"])
+            task.set_resume_state(ckpt["task"])
         self._saved_at = self._position()
         log.info("resumed from %s at %s", self.checkpoint_path, self.state)
 
@@ -294,7 +359,7 @@ class Trainer:
             return None
         from visualdl import LogWriter
 
-        return LogWriter(logdir=str(self.out / "vdl"))
+        return LogWriter(logdir=str(self.run.vdl))
 
     def _scalar(self, tag: str, value: float, step: int) -> None:
         if self.writer is not None:
@@ -303,102 +368,131 @@ class Trainer:
     # -- the loop --------------------------------------------------------------------------------
     def fit(self, task: Task) -> Dict[str, Any]:
         """Train, evaluate after every epoch, checkpoint; return the final metrics."""
-        from tqdm import tqdm
-
-        cfg = self.config
-        self.out.mkdir(parents=True, exist_ok=True)
-        if cfg.resume:
-            self.load_checkpoint(task)
-        self._wall_base = float(self.state.get("wall_seconds", 0.0))
-        self._wall_start = time.perf_counter()
-        self.writer = self._open_writer()
-        total_units = task.units_per_epoch() * cfg.epochs
-        metrics: Dict[str, Any] = dict(self.state["scores"])  # a resumed run starts from the last scores
-        rate_name = f"train/{task.unit_name}_per_sec"
+        metrics = self._begin(task)
         try:
-            while self.state["epoch"] < cfg.epochs and not (cfg.patience and self.state["stale"] >= cfg.patience):
-                epoch = self.state["epoch"]
-                skip = self.state["batch"]
-                bar = tqdm(
-                    desc=f"{task.name} epoch {epoch + 1}/{cfg.epochs}",
-                    total=round(task.units_per_epoch()),
-                    disable=not cfg.progress or self.rank != 0,
-                    unit=f" {task.unit_name}",
-                    unit_scale=True,
-                    leave=False,
-                )
-                window_units, window_start = 0.0, time.perf_counter()
-                for index, batch in enumerate(task.epoch_batches(epoch)):
-                    if index < skip:
-                        continue  # already done before the resume
-                    t0 = time.perf_counter()
-                    lr = self._lr = task.learning_rate(min(1.0, self.state["units"] / max(total_units, 1.0)))
-                    task.optimizer.set_lr(lr)
-                    result = task.train_step(batch)
-                    if not result.params_updated:
-                        task.optimizer.step()
-                        task.optimizer.clear_grad()
-                    self.state["train_seconds"] += time.perf_counter() - t0
-                    self.state["units"] += result.units * self.world
-                    self.state["step"] += 1
-                    self.state["batch"] = index + 1
-                    window_units += result.units * self.world
-                    bar.update(result.units * self.world)
-                    step = self.state["step"]
-                    if step % cfg.log_every == 0:
-                        loss = float(result.loss_sum) / max(result.count, 1.0)
-                        if not math.isfinite(loss):
-                            self._diverged(f"the loss became {loss}")
-                        rate = window_units / max(time.perf_counter() - window_start, 1e-9)
-                        window_units, window_start = 0.0, time.perf_counter()
-                        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.4g}")
-                        self.state["last_loss"] = loss
-                        self._scalar("train/loss", loss, step)
-                        self._scalar("train/lr", lr, step)
-                        self._scalar(rate_name, rate, step)
-                    if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-                        self.save_checkpoint(task)
-                bar.close()
-                self.check_finite(task)  # before evaluating: a NaN model is never scored, nor kept as best
-                self.state["epoch"] = epoch + 1
-                self.state["batch"] = 0
-                scores = task.evaluate() if self.rank == 0 else {}
-                for name, value in scores.items():
-                    self._scalar(f"eval/{name}", value, self.state["step"])
-                metrics.update(scores)
-                self.state["scores"] = dict(scores)
-                if self._track_best(task, scores):
-                    log.info("early stop after epoch %d: no better %s for %d evaluations",
-                             self.state["epoch"], task.selection_metric, self.config.patience)
-                    self.state["stopped_early"] = self.state["epoch"]
-                self.save_checkpoint(task)
-            if self.state["stopped_early"]:
-                metrics["stopped_early_at_epoch"] = self.state["stopped_early"]
+            while not self._done():
+                self._train_epoch(task)
+                metrics.update(self._end_epoch(task))
+            if self.state.stopped_early:
+                metrics["stopped_early_at_epoch"] = self.state.stopped_early
             if not metrics and self.rank == 0:  # a checkpoint from before scores were kept: evaluate again
                 metrics.update(task.evaluate())
             eval_names = [f"eval/{k}" for k in metrics]
             self.save_checkpoint(task)  # the final state, wall time included (resume reads it)
-            metrics.update(
-                {
-                    "wall_seconds": self.state["wall_seconds"],
-                    "best_epoch": self.state["best_epoch"],
-                    "epochs": cfg.epochs,
-                    "steps": self.state["step"],
-                    "train_seconds": self.state["train_seconds"],
-                    "final_train_loss": self.state.get("last_loss", float("nan")),
-                    f"{task.unit_name}_trained": self.state["units"],
-                }
-            )
-            if self.writer is not None:
-                final_log = getattr(task, "log_final", None)
-                if final_log is not None:
-                    final_log(self.writer, self.state["step"])
-                # VisualDL takes int, float and str (a bool is refused): bools become "True"/"False"
-                hp = {k: (str(v) if isinstance(v, bool) else v) for k, v in task.hparams().items()
-                      if isinstance(v, (int, float, str))}
-                self.writer.add_hparams(hparams_dict=hp, metrics_list=["train/loss"] + eval_names)
+            metrics.update(self._final_metrics(task))
+            self._log_final(task, eval_names)
             return metrics
         finally:
             if self.writer is not None:
                 self.writer.close()
                 self.writer = None
+
+    def _begin(self, task: Task) -> Dict[str, Any]:
+        """Resume if asked, start the clocks and the writer; returns the scores so far (a resumed
+        run starts from its last evaluation's)."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        if self.config.resume:
+            self.load_checkpoint(task)
+        self._wall_base = float(self.state.wall_seconds)
+        self._wall_start = time.perf_counter()
+        self.writer = self._open_writer()
+        return dict(self.state.scores)
+
+    def _done(self) -> bool:
+        cfg = self.config
+        return self.state.epoch >= cfg.epochs or bool(cfg.patience and self.state.stale >= cfg.patience)
+
+    def _train_epoch(self, task: Task) -> None:
+        """The rest of the current epoch: skip the batches done before a resume, then step, log
+        every ``log_every`` steps (the loss checked finite), checkpoint every ``checkpoint_every``."""
+        from tqdm import tqdm
+
+        cfg, state = self.config, self.state
+        epoch, skip = state.epoch, state.batch
+        total_units = task.units_per_epoch() * cfg.epochs
+        bar = tqdm(desc=f"{task.name} epoch {epoch + 1}/{cfg.epochs}", total=round(task.units_per_epoch()),
+                   disable=not cfg.progress or self.rank != 0, unit=f" {task.unit_name}", unit_scale=True,
+                   leave=False)
+        window_units, window_start = 0.0, time.perf_counter()
+        for index, batch in enumerate(task.epoch_batches(epoch)):
+            if index < skip:
+                continue  # already done before the resume
+            t0 = time.perf_counter()
+            lr = self._lr = task.learning_rate(min(1.0, state.units / max(total_units, 1.0)))
+            task.optimizer.set_lr(lr)
+            result = task.train_step(batch)
+            if not result.params_updated:
+                task.optimizer.step()
+                task.optimizer.clear_grad()
+            state.train_seconds += time.perf_counter() - t0
+            state.units += result.units * self.world
+            state.step += 1
+            state.batch = index + 1
+            window_units += result.units * self.world
+            bar.update(result.units * self.world)
+            if state.step % cfg.log_every == 0:
+                loss = float(result.loss_sum) / max(result.count, 1.0)
+                if not math.isfinite(loss):
+                    self._diverged(f"the loss became {loss}")
+                rate = window_units / max(time.perf_counter() - window_start, 1e-9)
+                window_units, window_start = 0.0, time.perf_counter()
+                bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.4g}")
+                state.last_loss = loss
+                self._scalar("train/loss", loss, state.step)
+                self._scalar("train/lr", lr, state.step)
+                self._scalar(f"train/{task.unit_name}_per_sec", rate, state.step)
+            if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0:
+                self.save_checkpoint(task)
+        bar.close()
+
+    def _end_epoch(self, task: Task) -> Dict[str, float]:
+        """Close the epoch: check the parameters (a NaN model is never scored, nor kept as best),
+        evaluate (rank 0), keep the best model, decide on early stopping, checkpoint."""
+        self.check_finite(task)
+        self.state.epoch += 1
+        self.state.batch = 0
+        scores = task.evaluate() if self.rank == 0 else {}
+        for name, value in scores.items():
+            self._scalar(f"eval/{name}", value, self.state.step)
+        self.state.scores = dict(scores)
+        if self._track_best(task, scores):
+            log.info("early stop after epoch %d: no better %s for %d evaluations",
+                     self.state.epoch, task.selection_metric, self.config.patience)
+            self.state.stopped_early = self.state.epoch
+        self.save_checkpoint(task)
+        return scores
+
+    def _final_metrics(self, task: Task) -> Dict[str, Any]:
+        state = self.state
+        return {
+            "wall_seconds": state.wall_seconds,
+            "best_epoch": state.best_epoch,
+            "epochs": self.config.epochs,
+            "steps": state.step,
+            "train_seconds": state.train_seconds,
+            "final_train_loss": state.last_loss,
+            f"{task.unit_name}_trained": state.units,
+        }
+
+    def _log_final(self, task: Task, eval_names: List[str]) -> None:
+        """The task's own last logs and the hyper-parameters (VisualDL's hparams view)."""
+        if self.writer is None:
+            return
+        task.log_final(self.writer, self.state.step)
+        # VisualDL takes int, float and str (a bool is refused): bools become "True"/"False"
+        hp = {k: (str(v) if isinstance(v, bool) else v) for k, v in task.hparams().items()
+              if isinstance(v, (int, float, str))}
+        self.writer.add_hparams(hparams_dict=hp, metrics_list=["train/loss"] + eval_names)
+
+
+def _check_shapes(path: Path, model: paddle.nn.Layer, saved: Dict[str, Any]) -> None:
+    """Refuse a checkpoint whose parameters have other shapes than ``model``'s (``set_state_dict``
+    would only warn and leave those parameters as initialised)."""
+    differ = []
+    for name, param in model.state_dict().items():
+        if name in saved and hasattr(saved[name], "shape") and list(saved[name].shape) != list(param.shape):
+            differ.append(f"{name} {list(saved[name].shape)} (run) vs {list(param.shape)}")
+    if differ:
+        raise ConfigError(f"--resume {path}: the run's parameters have other shapes: " + "; ".join(differ[:3])
+                          + (f" and {len(differ) - 3} more" if len(differ) > 3 else "")
+                          + " (resume with the run's settings and data, or --overwrite)")

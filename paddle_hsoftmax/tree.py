@@ -237,9 +237,9 @@ class Tree:
     # -- persistence ---------------------------------------------------------------------------
     def save(self, path: Union[str, os.PathLike]) -> None:
         """Write the tables to an ``.npz`` file (atomically: temporary file, then rename)."""
-        path = os.fspath(path)
-        tmp = path + ".tmp"
-        with open(tmp, "wb") as f:
+        from .export import atomic_open
+
+        with atomic_open(path, "wb") as f:
             np.savez(
                 f,
                 path_nodes=self.path_nodes,
@@ -247,9 +247,6 @@ class Tree:
                 path_lengths=self.path_lengths,
                 kind=np.asarray(self.kind),
             )
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: Union[str, os.PathLike]) -> "Tree":

@@ -288,11 +288,15 @@ def compare_runs(ref: Path, got: Path) -> Dict[str, Any]:
     m_got = without_timing(json.loads((got / "metrics.json").read_text(encoding="utf-8")))
     report["metrics_diff"] = _differing_keys(m_ref, m_got)
     report["metrics_compared"] = len(m_ref)
-    skip = ("metrics.json", "checkpoints", "vdl")
+    skip = ("metrics.json", "run.json", "checkpoints", "vdl")  # run.json: compared below, without its clock
+    clock = ("started", "finished", "resumed")
+    records = [{k: v for k, v in json.loads((d / "run.json").read_text(encoding="utf-8")).items() if k not in clock}
+               if (d / "run.json").is_file() else None for d in (ref, got)]
     files = sorted(str(p.relative_to(ref)) for p in ref.rglob("*") if p.is_file() and not p.name.endswith(".tmp")
                    and str(p.relative_to(ref)).split("/")[0] not in skip)
     report["files_compared"] = len(files)
     report["files_diff"] = [f for f in files if not (got / f).is_file() or (got / f).read_bytes() != (ref / f).read_bytes()]
+    report["files_diff"] += ["run.json"] if records[0] != records[1] else []
     report["equal"] = (report["param_max_abs_diff"] == 0.0 and report["optimizer_max_abs_diff"] == 0.0
                        and not report.get("trainer_state_diff") and not report["metrics_diff"] and not report["files_diff"])
     return report

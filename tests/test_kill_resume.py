@@ -11,7 +11,8 @@ import numpy as np
 import paddle
 import pytest
 
-from paddle_hsoftmax.trainer import StepResult, Trainer, TrainerConfig, TrainingDiverged, nonfinite_parameters
+from paddle_hsoftmax.errors import UserError
+from paddle_hsoftmax.trainer import StepResult, Task, Trainer, TrainerConfig, TrainingDiverged, nonfinite_parameters
 
 REPO = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("reliability", REPO / "scripts" / "reliability.py")
@@ -43,7 +44,7 @@ def test_killed_and_resumed_run_equals_the_uninterrupted_one(task, kill_runs):
         assert trial["trainer_state_diff"] == [] and trial["metrics_diff"] == [] and trial["files_diff"] == [], trial
 
 
-class ToyTask:
+class ToyTask(Task):
     """A tiny regression task with dropout, batches drawn from ``(seed, epoch)``; it can turn its
     loss into NaN at one step (``nan_at``) or stop the process at one (``die_at``)."""
 
@@ -109,7 +110,7 @@ def test_mid_epoch_resume_repeats_dropout_masks(tmp_path):
         _fit(TrainerConfig(str(tmp_path / "b"), epochs=2, progress=False, checkpoint_every=4), die_at=9)
     resumed, trainer = _fit(TrainerConfig(str(tmp_path / "b"), epochs=2, progress=False, checkpoint_every=4,
                                           resume=True))
-    assert trainer.state["step"] == 12 and resumed.calls == 4  # steps 9-12 only
+    assert trainer.state.step == 12 and resumed.calls == 4  # steps 9-12 only
     a, b = _params(full.model), _params(resumed.model)
     assert all(np.array_equal(a[k], b[k]) for k in a)
 
@@ -121,7 +122,7 @@ def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
     with pytest.raises(TrainingDiverged) as info:
         _fit(TrainerConfig(str(out), epochs=3, progress=False, checkpoint_every=2, log_every=100), nan_at=9)
     message = str(info.value)
-    assert isinstance(info.value, ValueError) and "\n" not in message  # train.py: one line, exit status 2
+    assert isinstance(info.value, UserError) and "\n" not in message  # train.py: one line, exit status 2
     assert "epoch 2, step 10" in message and "non-finite" in message
     assert f"{out / 'checkpoints' / 'last.pdckpt'} (epoch 2, step 8)" in message
     last = paddle.load(str(out / "checkpoints" / "last.pdckpt"))
@@ -147,10 +148,10 @@ def test_nan_score_never_becomes_the_best(tmp_path):
     trainer = Trainer(TrainerConfig(str(tmp_path)))
     task = ToyTask()
     trainer._track_best(task, {"score": math.nan})
-    assert trainer.state["best"] is None and not (tmp_path / "checkpoints" / "best.pdckpt").exists()
+    assert trainer.state.best is None and not (tmp_path / "checkpoints" / "best.pdckpt").exists()
     trainer._track_best(task, {"score": -1.0})
     trainer._track_best(task, {"score": math.nan})
-    assert trainer.state["best"] == -1.0 and trainer.state["stale"] == 1
+    assert trainer.state.best == -1.0 and trainer.state.stale == 1
 
 
 def test_absurd_learning_rate_exits_2_with_one_line(tmp_path, capsys):

@@ -99,16 +99,17 @@ def test_tied_embeddings_share_one_parameter(pd_sentences):
 
 
 def test_lower_is_better_selection(tmp_path):
+    from paddle_hsoftmax.trainer import Task as BaseTask
     from paddle_hsoftmax.trainer import Trainer, TrainerConfig
 
-    class Task:
+    class Task(BaseTask):
         selection_metric, selection_mode = "valid_ppl", "min"
         model = paddle.nn.Linear(2, 2)
 
     trainer = Trainer(TrainerConfig(output_dir=str(tmp_path), patience=2))
     assert not trainer._track_best(Task, {"valid_ppl": 100.0})
     assert not trainer._track_best(Task, {"valid_ppl": 120.0})  # worse: one stale evaluation
-    assert not trainer._track_best(Task, {"valid_ppl": 90.0}) and trainer.state["best"] == 90.0
+    assert not trainer._track_best(Task, {"valid_ppl": 90.0}) and trainer.state.best == 90.0
     assert not trainer._track_best(Task, {"valid_ppl": 95.0})
     assert trainer._track_best(Task, {"valid_ppl": 91.0})  # two stale in a row: stop
 

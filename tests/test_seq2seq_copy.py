@@ -236,7 +236,9 @@ def test_seq2seq_retrieve_copy_command_and_predict(cedict_slice, tmp_path, capsy
     assert rerank["decode"] == "rerank" and rerank["valid_bleu"] == max(rerank["valid_bleu_by_weight"].values())
     assert metrics["test_rerank_bleu"] == rerank["bleu"] and {"bleu", "chrf"} <= set(rerank["retrieval_only"])
     assert rerank["valid_bleu_by_weight"][str(rerank["weight"])] == max(rerank["valid_bleu_by_weight"].values())
-    assert json.loads((out / "config.json").read_text())["rerank_weight"] == rerank["weight"]  # predict uses it
+    record = json.loads((out / "run.json").read_text())  # what predict uses: the run's record, not its settings
+    assert record["chosen"]["rerank_weight"] == rerank["weight"] and record["chosen"]["decode"] == "rerank"
+    assert record["config"]["rerank_weight"] == -1.0 and record["config"]["decode"] == "rerank"
     memory = (out / "retrieval_memory.tsv").read_text(encoding="utf-8").splitlines()
     assert len(memory) == 500 and memory[0] == " ".join(short[0][0]) + "\t" + " ".join(short[0][1])
     translate, config = load_translator(out)

@@ -118,7 +118,7 @@ def test_resume_gives_identical_parameters(kernel, pd_slice, tmp_path):
     trainer.fit(resumed)
     for (name, a), (_, b) in zip(full.net.state_dict().items(), resumed.net.state_dict().items()):
         assert np.array_equal(a.numpy(), b.numpy()), name
-    assert calls["n"] == 12 and trainer.state["epoch"] == 2
+    assert calls["n"] == 12 and trainer.state.epoch == 2
 
 
 def test_skipgram_loss_is_sum_of_pair_losses():

@@ -1,81 +1,88 @@
-"""What every training command does with its output directory."""
+"""What every training command shares: its flags, its settings, its run directory.
+
+A training command runs in this order, so that nothing touches an existing run before the whole
+configuration has been validated and the data and model built:
+
+1. :func:`add_settings` generated the flags from the task's settings dataclass and
+   :class:`~paddle_hsoftmax.pipeline.configs.RunOptions` (plus ``--config FILE``);
+2. :func:`read_settings` composes defaults < ``--config FILE`` < flags and validates them
+   (:class:`~paddle_hsoftmax.errors.ConfigError` naming the flag);
+3. :func:`check_run` refuses, read-only, to replace a run unless ``--overwrite`` / ``--resume``,
+   and a ``--resume`` whose shape settings differ from the run's; it also sets up the device;
+4. the command reads its data and builds its task (bad data fails here, the old run intact);
+5. :func:`start_run` creates or clears the directory and writes ``run.json``; training follows,
+   then :meth:`~paddle_hsoftmax.rundir.RunDir.finish`.
+"""
 
 from __future__ import annotations
 
-import shutil
+import argparse
 from pathlib import Path
+from typing import Any, List, Mapping, Optional, Tuple, Type
 
-from typing import List, Optional, Tuple
+from ..config import add_arguments, compose
+from ..data import read_peoples_daily
+from ..data.text import CorpusError, read_sentences
+from ..pipeline.configs import RunOptions
+from ..rundir import RunDir
 
-from ..data import CorpusError, read_peoples_daily
-from ..data.text import read_sentences
-
-__all__ = ["add_run_options", "prepare_output", "start_run", "load_sentences"]
+__all__ = ["add_settings", "read_settings", "check_run", "start_run", "prepare_output", "load_sentences",
+           "trainer_config"]
 
 
-def add_run_options(p, epochs: int, seed: int, patience: Optional[int] = None, selected_by: str = "") -> None:
-    """The options every training command shares: ``--epochs``, ``--patience`` (when the task
-    keeps a best model), ``--seed``, ``--device``, ``--resume``, ``--overwrite``,
-    ``--checkpoint-every``, ``--no-progress``."""
-    p.add_argument("--epochs", type=int, default=epochs)
-    if patience is not None:
-        p.add_argument("--patience", type=int, default=patience,
-                       help=f"stop after N epochs without a better {selected_by or 'validation score'} (0 = never)")
-    p.add_argument("--seed", type=int, default=seed)
-    p.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N")
-    p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/checkpoints/last.pdckpt")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace the run in OUTPUT_DIR (finished, or interrupted and resumable)")
-    p.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
-                   help="also checkpoint every N training steps (0: every epoch only); a killed run "
-                        "resumed with --resume loses at most N steps")
-    p.add_argument("--no-progress", action="store_true")
+def add_settings(p: argparse.ArgumentParser, cls: Type, output_dir: Optional[str] = None, run: bool = True) -> None:
+    """``--config FILE``, the flags of ``cls`` and (``run``) of :class:`RunOptions`; ``output_dir``:
+    the command's default ``--output-dir`` (None: required)."""
+    p.add_argument("--config", metavar="FILE", default=None,
+                   help="JSON or TOML file of settings (keys: the flags without dashes, or the field names); "
+                        "flags given on the command line win")
+    add_arguments(p, cls)
+    if run:
+        add_arguments(p, RunOptions, defaults={"output_dir": output_dir})
+    p.set_defaults(_settings=cls, _output_dir=output_dir, _run=run)
+
+
+def read_settings(args: argparse.Namespace) -> Tuple[Any, Optional[RunOptions]]:
+    """``(settings, run options)`` from defaults < ``--config`` < the flags given."""
+    cls, output_dir, run = args._settings, args._output_dir, args._run
+    if not run:
+        (config,) = compose([cls], args, args.config)
+        return config, None
+    config, options = compose([cls, RunOptions], args, args.config,
+                              defaults={"output_dir": output_dir} if output_dir else None)
+    return config, options
+
+
+def check_run(kind: str, config: Any, options: RunOptions, threads: Optional[int] = None) -> RunDir:
+    """Set up the device and refuse (read-only) what the output directory does not allow."""
+    from ..runtime import setup
+
+    setup(options.device, threads)
+    run = RunDir(options.output_dir)
+    run.check(options.resume, options.overwrite, kind=kind, config=config)
+    return run
+
+
+def start_run(run: RunDir, kind: str, config: Any, options: RunOptions) -> RunDir:
+    """Create (or, with ``--overwrite``, clear) the run directory and write ``run.json``."""
+    run.prepare(options.resume, options.overwrite)
+    run.start(kind, config, resume=options.resume)
+    return run
+
+
+def trainer_config(run: RunDir, config: Any, options: RunOptions, log_every: int = 20):
+    """The loop's settings for this run (epochs and patience from the task's settings)."""
+    from ..trainer import TrainerConfig
+
+    return TrainerConfig(output_dir=str(run.path), epochs=config.epochs, resume=options.resume,
+                         checkpoint_every=options.checkpoint_every, progress=options.progress,
+                         patience=getattr(config, "patience", 0), log_every=log_every)
 
 
 def prepare_output(out: Path, resume: bool, overwrite: bool) -> None:
-    """Create ``out``, refusing to replace a run already there unless ``overwrite`` or ``resume``:
-    a finished one (``metrics.json``) or an interrupted one (``checkpoints/last.pdckpt``, which
-    ``--resume`` continues). ``overwrite`` clears the old checkpoints, logs and metrics."""
-    if out.exists() and not out.is_dir():
-        raise CorpusError(f"{out}: exists and is not a directory")
-    if not (resume or overwrite):
-        if (out / "metrics.json").exists():
-            raise CorpusError(f"{out}: holds a finished run (metrics.json); pass --overwrite to replace it "
-                              "or choose another --output-dir")
-        if (out / "checkpoints" / "last.pdckpt").exists():
-            raise CorpusError(f"{out}: holds an interrupted run (checkpoints/last.pdckpt); pass --resume to "
-                              "continue it, --overwrite to start again, or choose another --output-dir")
-    if resume and not (out / "checkpoints" / "last.pdckpt").exists():
-        raise CorpusError(f"{out}: nothing to resume (no checkpoints/last.pdckpt)")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write_test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as exc:
-        raise CorpusError(f"{out}: output directory is not writable ({exc.strerror})") from None
-    if overwrite and not resume:
-        for name in ("checkpoints", "vdl"):
-            shutil.rmtree(out / name, ignore_errors=True)
-        for name in ("metrics.json",):
-            (out / name).unlink(missing_ok=True)
-
-
-def start_run(args) -> Path:
-    """The usual start of a single-process training command: device (``--device``), the CPU
-    allocator and math threads, and the output directory (``--output-dir``, ``--resume``,
-    ``--overwrite``). Returns the output directory."""
-    import os
-
-    from ..runtime import set_cpu_threads, set_device, tune_malloc
-
-    set_device(args.device)
-    if args.device == "cpu":
-        tune_malloc()
-        set_cpu_threads(os.cpu_count() or 1)
-    out = Path(args.output_dir)
-    prepare_output(out, args.resume, args.overwrite)
-    return out
+    """Create ``out``, refusing to replace a run already there unless ``overwrite`` or ``resume``
+    (see :meth:`~paddle_hsoftmax.rundir.RunDir.prepare`)."""
+    RunDir(out).prepare(resume, overwrite)
 
 
 def load_sentences(corpus: Optional[str], fmt: str = "plain", tokenizer: str = "whitespace") -> Tuple[List[List[str]], str]:

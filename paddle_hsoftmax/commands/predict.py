@@ -3,22 +3,23 @@
 Reads lines from ``--input FILE`` (or standard input). A classifier writes ``label<TAB>text``
 lines (with ``--probabilities``, the label's probability too); a tagger writes one
 ``token/TAG token/TAG ...`` line per input line (People's Daily's format, which ``train.py tag``
-reads back). It uses only the run's ``inference/`` export (``paddle.jit.save``), its token index,
-label or tag names and ``config.json``: no training code and no corpus.
+reads back). The run is opened through :class:`~paddle_hsoftmax.rundir.RunDir`, which reads its kind
+from ``run.json`` (a run written before the record: from its files). It uses only the run's
+``inference/`` export (``paddle.jit.save``), its token index, label or tag names and recorded
+settings: no training code and no corpus.
 
 An encoder-decoder (``train.py seq2seq``) writes one translation per input line, decoded as the
-run chose (``--decode``: the model reranking retrieved training glosses, or beam search with the
+run chose (recorded in ``run.json``; ``--decode``: the model reranking retrieved training glosses, or beam search with the
 run's beam size; ``auto`` picked the better on validation); ``--beam N`` forces beam search (0 =
 greedy). It loads ``checkpoints/best.pdckpt`` (and ``retrieval_memory.tsv``): there is no
 ``paddle.jit`` export of the decoding loop; the parameters are loaded with ``paddle.load`` into the
-model rebuilt from ``config.json`` and the saved vocabularies (see
+model rebuilt from the run's settings and the saved vocabularies (see
 :func:`~paddle_hsoftmax.inference.load_translator`).
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from ..data.text import iter_lines, iter_stream_lines
 
@@ -26,8 +27,8 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub):
-    p = sub.add_parser("predict", help="label text lines with a trained classifier or tagger")
-    p.add_argument("run_dir", help="a `train.py classify` or `train.py tag` output directory")
+    p = sub.add_parser("predict", help="label, tag or translate text lines with a trained run")
+    p.add_argument("run_dir", help="a `train.py classify`, `train.py tag` or `train.py seq2seq` output directory")
     p.add_argument("--input", default=None, help="text file, one text per line (default: standard input)")
     p.add_argument("--probabilities", action="store_true", help="classifier: also print the label's probability")
     p.add_argument("--batch-size", type=int, default=128)
@@ -38,10 +39,16 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from ..inference import load_classifier, load_tagger, load_translator, run_kind
+    from ..errors import ConfigError
+    from ..inference import load_classifier, load_tagger, load_translator
+    from ..rundir import RunDir
 
-    run_dir = Path(args.run_dir)
-    kind = run_kind(run_dir)
+    if args.beam is not None and args.beam < 0:
+        raise ConfigError(f"--beam must be >= 0 (0 = greedy), got {args.beam}")
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    run = RunDir.open(args.run_dir, kinds=("classify", "tag", "seq2seq"))
+    run_dir, kind = run.path, run.kind
     if args.input:
         lines = [line for _, line in iter_lines(args.input)]
     else:
@@ -56,8 +63,6 @@ def run(args) -> int:
             extra = f"\t{p[i]:.4f}" if args.probabilities else ""
             print(f"{labels[i]}{extra}\t{text}")
     elif kind == "seq2seq":
-        if args.beam is not None and args.beam < 0:
-            raise ValueError(f"--beam must be >= 0 (0 = greedy), got {args.beam}")
         translate, _ = load_translator(run_dir)
         for translation in translate(texts, args.beam, args.batch_size):
             print(translation)

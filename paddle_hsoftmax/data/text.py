@@ -1,7 +1,7 @@
-"""Plain-text corpus reader: one sentence per line, ``.gz`` accepted, two tokenizers.
+"""Plain-text corpus reader: one sentence per line, ``.gz`` accepted, and the package's tokenizers.
 
 ``whitespace`` splits on runs of whitespace (pre-segmented text, English); ``char`` makes every
-non-space character a token (unsegmented Chinese). A UTF-8 byte-order mark and Windows line
+non-space character a token (unsegmented Chinese); ``jieba`` segments Chinese words. A UTF-8 byte-order mark and Windows line
 endings are accepted. Everything else that is not UTF-8 text raises :class:`CorpusError` naming the
 file and the line: bytes that do not decode (with a hint when they read as GBK / GB18030, the
 usual encoding of older Chinese files), NUL bytes (a binary file), a device instead of a file.
@@ -17,24 +17,36 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO, Iterator, List, Tuple, Union
 
+from ..errors import ConfigError, UserError
 
-__all__ = ["CorpusError", "TOKENIZERS", "tokenize", "excerpt", "check_readable_file", "iter_lines",
+__all__ = ["CorpusError", "TOKENIZERS", "CORPUS_FORMATS", "tokenize", "excerpt", "check_readable_file", "iter_lines",
            "iter_stream_lines", "iter_sentences", "read_sentences"]
 
 
-class CorpusError(ValueError):
-    """A corpus file that cannot be read; the message names the file, the line and the problem."""
+class CorpusError(UserError, ValueError):
+    """A corpus file that cannot be read, or data that cannot train (too few words, an empty
+    split); the message names the file, the line and the problem."""
 
-TOKENIZERS = ("whitespace", "char")
+
+TOKENIZERS = ("whitespace", "char", "jieba")
+CORPUS_FORMATS = ("plain", "tagged")  # a corpus of tokens per line, or of word/TAG tokens (People's Daily)
 _HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]")
 
 
 def tokenize(line: str, tokenizer: str) -> List[str]:
-    """Split one line into tokens with ``tokenizer`` (``whitespace`` or ``char``)."""
+    """Split one line into tokens: ``whitespace`` (pre-segmented text, English), ``char`` (every
+    non-space character: unsegmented Chinese) or ``jieba`` (Chinese word segmentation; the optional
+    jieba package). The one tokenizer of the package: training data and ``predict`` both come here."""
     if tokenizer == "whitespace":
         return line.split()
     if tokenizer == "char":
         return [ch for ch in line if not ch.isspace()]
+    if tokenizer == "jieba":
+        try:
+            import jieba
+        except ImportError:
+            raise ConfigError("--tokenizer jieba needs the jieba package: pip install jieba") from None
+        return [t for t in jieba.lcut(line) if t.strip()]
     raise ValueError(f"tokenizer must be one of {TOKENIZERS}, got {tokenizer!r}")
 
 

@@ -6,15 +6,36 @@ so word id 0 is the most frequent word and ids are stable for a given corpus.
 
 from __future__ import annotations
 
+import collections
 import os
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..export import atomic_open, atomic_write_text
 from .text import CorpusError, excerpt, iter_lines
 
-__all__ = ["Vocab", "TokenIndex"]
+__all__ = ["Vocab", "TokenIndex", "count_tokens", "word_counts"]
+
+
+def count_tokens(sentences: Iterable[Sequence[str]]) -> Tuple[Dict[str, int], int]:
+    """``(token -> count, total tokens)`` over token sequences; the counts' keys come in order of
+    first appearance (what breaks ties between equal counts, as gensim does). The one place the
+    package counts words: vocabularies, token indexes, the bigram demo and ``train.py info``.
+
+    Why a ``Counter`` updated per sentence: its counting loop runs in C and keeps insertion order."""
+    counts: collections.Counter = collections.Counter()
+    total = 0
+    for sent in sentences:
+        counts.update(sent)
+        total += len(sent)
+    return counts, total
+
+
+def word_counts(sentences: Iterable[Sequence[str]]) -> collections.Counter:
+    """Count tokens over an iterable of token sequences (:func:`count_tokens` without the total)."""
+    return count_tokens(sentences)[0]
 
 
 class Vocab:
@@ -62,18 +83,8 @@ class Vocab:
             raise ValueError(f"min_count must be >= 1, got {min_count}")
         if max_vocab is not None and max_vocab < 2:
             raise ValueError(f"max_vocab must be >= 2, got {max_vocab}")
-        first: Dict[str, int] = {}
-        counts: Dict[str, int] = {}
-        total = 0
-        for sent in sentences:
-            total += len(sent)
-            for w in sent:
-                c = counts.get(w)
-                if c is None:
-                    first[w] = len(first)
-                    counts[w] = 1
-                else:
-                    counts[w] = c + 1
+        counts, total = count_tokens(sentences)
+        first = {w: i for i, w in enumerate(counts)}
         kept = [w for w, c in counts.items() if c >= min_count]
         kept.sort(key=lambda w: (-counts[w], first[w]))
         if max_vocab is not None:
@@ -93,15 +104,10 @@ class Vocab:
 
     def save_tsv(self, path: Union[str, os.PathLike]) -> None:
         """``word<TAB>count`` lines in id order (atomic write)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
+        with atomic_open(path, "w") as f:
             f.write(f"#total_tokens\t{self.total_tokens}\n")
             for w, c in zip(self.words, self.counts.tolist()):
                 f.write(f"{w}\t{c}\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
 
     @classmethod
     def load_tsv(cls, path: Union[str, os.PathLike]) -> "Vocab":
@@ -149,14 +155,8 @@ class TokenIndex:
 
     @classmethod
     def build(cls, sequences: Iterable[Sequence[str]], min_count: int = 1, max_size: Optional[int] = None) -> "TokenIndex":
-        first: Dict[str, int] = {}
-        counts: Dict[str, int] = {}
-        for seq in sequences:
-            for t in seq:
-                if t not in counts:
-                    first[t] = len(first)
-                    counts[t] = 0
-                counts[t] += 1
+        counts, _ = count_tokens(sequences)
+        first = {t: i for i, t in enumerate(counts)}
         kept = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], first[t]))
         return cls(kept[:max_size] if max_size else kept)
 
@@ -166,10 +166,7 @@ class TokenIndex:
 
     def save(self, path: Union[str, os.PathLike]) -> None:
         """One token per line, in id order (atomic write)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("\n".join(self.tokens) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_text(path, "\n".join(self.tokens) + "\n")
 
     @classmethod
     def load(cls, path: Union[str, os.PathLike]) -> "TokenIndex":

@@ -29,12 +29,14 @@ from typing import NamedTuple, Optional, Sequence, Tuple
 import paddle
 import paddle.nn as nn
 
+from ..errors import UserError
+
 __all__ = ["OutputLayer", "LogitOutputLayer", "TopK", "MemoryBudgetError", "available_memory", "check_memory"]
 
 CHECK_ABOVE_BYTES = 256 << 20
 
 
-class MemoryBudgetError(MemoryError):
+class MemoryBudgetError(UserError, MemoryError):
     """An allocation predicted not to fit in the memory available, raised before it is tried."""
 
 

@@ -1,6 +1,7 @@
 """Output layers and trees by name: what a model or a command line picks from.
 
     build_output_layer("hsoftmax", D, words, counts, tree=...)   -> an OutputLayer over len(words)
+    build_tree("huffman", counts)                                -> a Tree over len(counts) words
 
 ``words`` are sorted by decreasing count (id 0 the most frequent), as
 :class:`~paddle_hsoftmax.data.vocab.Vocab` keeps them: the D-softmax bands and the adaptive
@@ -11,19 +12,20 @@ CNN-softmax reads the words' characters.
 from __future__ import annotations
 
 import logging
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
 from ..tree import Tree, build_balanced_tree, build_huffman_tree
 from .base import OutputLayer
 
-__all__ = ["OUTPUT_LAYERS", "TREES", "build_output_layer", "build_tree_for", "adaptive_cutoffs"]
+__all__ = ["OUTPUT_LAYERS", "TREES", "COUNT_TREES", "build_output_layer", "build_tree", "adaptive_cutoffs"]
 
 log = logging.getLogger(__name__)
 
 OUTPUT_LAYERS = ("softmax", "hsoftmax", "dsoftmax", "cnn", "adaptive")
 TREES = ("huffman", "balanced", "clustered")
+COUNT_TREES = ("huffman", "balanced")  # the trees that need only the counts
 
 
 def adaptive_cutoffs(num_classes: int) -> list:
@@ -85,35 +87,29 @@ def build_output_layer(
     raise ValueError(f"output layer must be one of {OUTPUT_LAYERS}, got {name!r}")
 
 
-def build_tree_for(kind: str, vocab, sentences: Sequence[Sequence[str]], seed: int = 0, dim: int = 64,
-                   epochs: int = 2) -> Tree:
-    """The H-softmax tree ``kind`` over ``vocab`` (a :class:`~paddle_hsoftmax.data.vocab.Vocab`).
+def build_tree(kind: str, counts: Sequence[int], vectors: Union[None, np.ndarray, Callable[[], np.ndarray]] = None,
+               seed: int = 0) -> Tree:
+    """The tree called ``kind`` over ``len(counts)`` words, most frequent first: the one place
+    where a tree is chosen by name (word2vec, the language model, the encoder-decoder, the demo).
 
-    ``clustered`` first trains skip-gram vectors (``dim``, ``epochs``) on ``sentences`` with this
-    package's word2vec (words missing from ``vocab`` read as ``<unk>``, ``</s>`` closes each
-    sentence, as in the language model), then splits them recursively (Mnih & Hinton 2008); the
-    word counts make the splits frequency-aware.
+    Args:
+        kind: one of :data:`TREES`: ``huffman`` (from ``counts``), ``balanced`` (depth
+            ceil(log2 V)) or ``clustered`` (recursive 2-means of word vectors, Mnih & Hinton 2008,
+            frequency-aware through ``counts``).
+        counts: the words' counts ``[V]``.
+        vectors: ``clustered`` only: the words' vectors ``[V, D]``, or a function that returns them
+            (called only when needed: the tasks train word2vec vectors for it).
+        seed: ``clustered`` only: the 2-means seed.
     """
     if kind == "huffman":
-        return build_huffman_tree(vocab.counts)
+        return build_huffman_tree(counts)
     if kind == "balanced":
-        return build_balanced_tree(len(vocab))
+        return build_balanced_tree(len(counts))
     if kind != "clustered":
         raise ValueError(f"tree must be one of {TREES}, got {kind!r}")
+    if vectors is None:
+        raise ValueError("a clustered tree needs the words' vectors")
     from ..cluster_tree import build_clustered_tree
-    from ..data.windows import EncodedCorpus
-    from ..tasks.word2vec import Word2VecConfig, Word2VecTask
 
-    # the language model's tokens: unknown words as <unk>, </s> closing each sentence
-    mapped = [[w if w in vocab.index else "<unk>" for w in s] + ["</s>"] for s in sentences]
-    task = Word2VecTask(Word2VecConfig(dim=dim, seed=seed), vocab, EncodedCorpus.encode(mapped, vocab))
-    for epoch in range(epochs):
-        for batch in task.epoch_batches(epoch):
-            task.optimizer.set_lr(task.learning_rate(epoch / epochs))
-            result = task.train_step(batch)
-            if not result.params_updated:
-                task.optimizer.step()
-                task.optimizer.clear_grad()
-    vectors = np.asarray(task.vectors(), dtype=np.float64)
-    log.info("clustered tree: word2vec vectors %s trained on %d sentences", vectors.shape, len(sentences))
-    return build_clustered_tree(vectors, counts=vocab.counts, seed=seed)
+    vectors = np.asarray(vectors() if callable(vectors) else vectors, dtype=np.float64)  # (V, D)
+    return build_clustered_tree(vectors, counts=np.asarray(counts), seed=seed)

@@ -8,80 +8,28 @@ relies on. Selection: validation accuracy (best model kept, optional early stopp
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Sequence, Tuple
 
 import numpy as np
 import paddle
 import paddle.nn.functional as F
 
 from ..data.batching import sortish_batches
-from ..data.text import tokenize
+from ..data.text import CorpusError, tokenize
 from ..data.vocab import TokenIndex
+from ..errors import ConfigError
 from ..metrics import classification_scores
-from ..models.classifier import POOLINGS, RNN_CELLS, TextClassifier
-from ..trainer import StepResult
+from ..models.classifier import TextClassifier
+from ..pipeline.configs import ClassifyConfig
+from ..pipeline.encoding import pad
+from ..trainer import StepResult, Task
 
 __all__ = ["ClassifyConfig", "ClassifyTask", "tokenize_text"]
 
-
-@dataclasses.dataclass
-class ClassifyConfig:
-    """Classifier settings.
-
-    Attributes:
-        tokenizer: ``char`` (Chinese), ``whitespace`` or ``jieba`` (needs the jieba package).
-        pooling, cell, bidirectional, embed_dim, hidden_size, num_layers, dropout: the model.
-        min_count: tokens seen fewer times in training map to ``<unk>``.
-        max_len: longer texts are cut to their first ``max_len`` tokens.
-        batch_size, lr, grad_clip: optimisation (Adam).
-        init_vectors: a word2vec text/binary file (e.g. ``train.py word2vec``'s ``vectors.bin``)
-            whose vectors initialise the embeddings of the tokens it has; its size must equal
-            ``embed_dim``.
-        seed: initialisation and batch order.
-    """
-
-    tokenizer: str = "char"
-    pooling: str = "mean"
-    cell: str = "lstm"
-    bidirectional: bool = True
-    embed_dim: int = 128
-    hidden_size: int = 128
-    num_layers: int = 1
-    dropout: float = 0.3
-    min_count: int = 1
-    max_len: int = 256
-    batch_size: int = 64
-    lr: float = 2e-3
-    grad_clip: float = 5.0
-    init_vectors: Optional[str] = None
-    seed: int = 0
-
-    def check(self) -> None:
-        if self.tokenizer not in ("char", "whitespace", "jieba"):
-            raise ValueError(f"--tokenizer must be char, whitespace or jieba, got {self.tokenizer!r}")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"--pooling must be one of {POOLINGS}, got {self.pooling!r}")
-        if self.cell not in RNN_CELLS:
-            raise ValueError(f"--cell must be one of {sorted(RNN_CELLS)}, got {self.cell!r}")
-        for name in ("embed_dim", "hidden_size", "num_layers", "max_len", "batch_size", "min_count"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"--dropout must be in [0, 1), got {self.dropout}")
+tokenize_text = tokenize  # the package's one tokenizer (data.text.tokenize), under its former name here
 
 
-def tokenize_text(text: str, tokenizer: str) -> List[str]:
-    """Tokens of one text; ``jieba`` segments Chinese words (optional dependency)."""
-    if tokenizer == "jieba":
-        try:
-            import jieba
-        except ImportError:
-            raise ValueError("--tokenizer jieba needs the jieba package: pip install jieba") from None
-        return [t for t in jieba.lcut(text) if t.strip()]
-    return tokenize(text, tokenizer)
-
-
-class ClassifyTask:
+class ClassifyTask(Task):
     """Text classification as a :class:`~paddle_hsoftmax.trainer.Task`.
 
     Args:
@@ -94,16 +42,15 @@ class ClassifyTask:
     selection_metric = "valid_accuracy"
 
     def __init__(self, config: ClassifyConfig, splits: Dict[str, Sequence[Tuple[str, str]]]) -> None:
-        config.check()
         for part in ("train", "valid"):
             if not splits.get(part):
-                raise ValueError(f"the {part} split is empty")
+                raise CorpusError(f"the {part} split is empty")
         self.config = config
         self.labels = sorted({label for label, _ in splits["train"]})
         if len(self.labels) < 2:
-            raise ValueError(f"training data has {len(self.labels)} label(s); a classifier needs at least 2")
+            raise CorpusError(f"training data has {len(self.labels)} label(s); a classifier needs at least 2")
         self.label_index = {label: i for i, label in enumerate(self.labels)}
-        tokens = {part: [tokenize_text(t, config.tokenizer)[: config.max_len] for _, t in items]
+        tokens = {part: [tokenize(t, config.tokenizer)[: config.max_len] for _, t in items]
                   for part, items in splits.items()}
         self.vocab = TokenIndex.build(tokens["train"], min_count=config.min_count)
         self.data = {}
@@ -135,7 +82,7 @@ class ClassifyTask:
 
         words, vectors = load_vectors(path)
         if vectors.shape[1] != self.config.embed_dim:
-            raise ValueError(f"{path}: vectors have {vectors.shape[1]} dimensions, --embed-dim is "
+            raise ConfigError(f"{path}: vectors have {vectors.shape[1]} dimensions, --embed-dim is "
                              f"{self.config.embed_dim}")
         where = {w: i for i, w in enumerate(words)}
         table = self.model.embed.weight.numpy()
@@ -149,14 +96,7 @@ class ClassifyTask:
         return found / max(len(self.vocab) - len(TokenIndex.SPECIALS), 1)
 
     # -- batches -----------------------------------------------------------------------------------
-    @staticmethod
-    def pad(sequences: Sequence[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
-        """``[B, T]`` ids padded with 0 and ``[B]`` lengths."""
-        lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
-        out = np.zeros((len(sequences), max(int(lengths.max()), 1)), dtype=np.int64)
-        for i, s in enumerate(sequences):
-            out[i, : len(s)] = s
-        return out, lengths
+    pad = staticmethod(pad)  # ``[B, T]`` ids padded with 0 and ``[B]`` lengths (pipeline.encoding.pad)
 
     def epoch_batches(self, epoch: int) -> Iterator[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
         ids, gold = self.data["train"]

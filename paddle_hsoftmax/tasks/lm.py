@@ -22,107 +22,20 @@ from typing import Any, Dict, Iterator, List, Sequence, Tuple
 import numpy as np
 import paddle
 
-from ..data.vocab import Vocab
+from ..data.text import CorpusError
 from ..models.lm import LSTMLanguageModel
-from ..output.registry import OUTPUT_LAYERS, TREES, build_output_layer, build_tree_for
-from ..trainer import StepResult
+from ..output.registry import build_output_layer, build_tree
+from ..pipeline.configs import LMConfig
+from ..pipeline.encoding import EOS, UNK, batchify, encode_stream, lm_vocab
+from ..trainer import StepResult, Task
+from .word2vec import word2vec_vectors
 
-__all__ = ["LMConfig", "LMTask", "lm_vocab", "batchify"]
+__all__ = ["LMConfig", "LMTask", "lm_vocab", "batchify", "encode_stream", "EOS", "UNK"]
 
 log = logging.getLogger(__name__)
 
-UNK, EOS = "<unk>", "</s>"
 
-
-@dataclasses.dataclass
-class LMConfig:
-    """Language-model settings.
-
-    Attributes:
-        output: the output layer (``softmax``, ``hsoftmax``, ``dsoftmax``, ``cnn``, ``adaptive``).
-        tree: the H-softmax tree (``huffman``, ``balanced``, ``clustered``: 2-means splits of
-            word2vec vectors trained on the training split first).
-        embed_dim, hidden_size, num_layers, dropout, tie: the model (``tie`` needs
-            ``output=softmax``).
-        output_dim: D, the output layer's input size (0: the hidden size).
-        min_count: rarer training words become ``<unk>``.
-        bptt, batch_size: training windows ``[batch_size, bptt]``.
-        lr, grad_clip: Adam and global-norm clipping.
-        correction_dim: CNN-softmax's per-word correction size (0 = off).
-        max_train_tokens: use only the first N training tokens (0 = all): quick runs.
-    """
-
-    output: str = "hsoftmax"
-    tree: str = "huffman"
-    embed_dim: int = 256
-    hidden_size: int = 256
-    output_dim: int = 0
-    num_layers: int = 1
-    dropout: float = 0.2
-    tie: bool = False
-    min_count: int = 5
-    bptt: int = 35
-    batch_size: int = 32
-    eval_batch_size: int = 16
-    lr: float = 2e-3
-    grad_clip: float = 1.0
-    correction_dim: int = 32
-    max_train_tokens: int = 0
-    seed: int = 0
-
-    def check(self) -> None:
-        if self.output not in OUTPUT_LAYERS:
-            raise ValueError(f"--output must be one of {OUTPUT_LAYERS}, got {self.output!r}")
-        if self.tree not in TREES:
-            raise ValueError(f"--tree must be one of {TREES}, got {self.tree!r}")
-        for name in ("embed_dim", "hidden_size", "num_layers", "min_count", "bptt", "batch_size",
-                     "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        for name in ("output_dim", "correction_dim", "max_train_tokens"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"--dropout must be in [0, 1), got {self.dropout}")
-        if self.lr <= 0:
-            raise ValueError(f"--lr must be > 0, got {self.lr}")
-
-
-def lm_vocab(train: Sequence[Sequence[str]], min_count: int) -> Vocab:
-    """Words of the training split with ``count >= min_count``, plus ``<unk>`` (the rest) and
-    ``</s>`` (one per sentence), all sorted by count."""
-    counts: Dict[str, int] = {}
-    for sent in train:
-        for w in sent:
-            counts[w] = counts.get(w, 0) + 1
-    kept = {w for w, c in counts.items() if c >= min_count}
-    vocab = Vocab.build(([w if w in kept else UNK for w in s] + [EOS] for s in train), min_count=1,
-                        source="training split")
-    if UNK not in vocab:  # no rare training word: <unk> still exists (count 1) for unseen words
-        vocab = Vocab(vocab.words + [UNK], vocab.counts.tolist() + [1], vocab.total_tokens)
-    return vocab
-
-
-def encode_stream(sentences: Sequence[Sequence[str]], vocab: Vocab) -> np.ndarray:
-    """One int64 stream of ids, ``</s>`` after each sentence, unknown words as ``<unk>``."""
-    index, unk, eos = vocab.index, vocab.index[UNK], vocab.index[EOS]
-    out: List[int] = []
-    for s in sentences:
-        out.extend(index.get(w, unk) for w in s)
-        out.append(eos)
-    return np.asarray(out, dtype=np.int64)
-
-
-def batchify(stream: np.ndarray, batch_size: int) -> np.ndarray:
-    """``[batch_size, n]``: the stream cut into ``batch_size`` contiguous columns (the tail that
-    does not fill a column is dropped; fewer than ``batch_size * 2`` tokens is an error)."""
-    n = len(stream) // batch_size
-    if n < 2:
-        raise ValueError(f"{len(stream)} tokens cannot fill {batch_size} columns of at least 2 tokens")
-    return stream[: n * batch_size].reshape(batch_size, n)
-
-
-class LMTask:
+class LMTask(Task):
     """Language modelling as a :class:`~paddle_hsoftmax.trainer.Task`.
 
     Args:
@@ -136,10 +49,9 @@ class LMTask:
     selection_mode = "min"
 
     def __init__(self, config: LMConfig, splits: Dict[str, Sequence[Sequence[str]]]) -> None:
-        config.check()
         for part in ("train", "valid"):
             if not splits.get(part):
-                raise ValueError(f"the {part} split is empty")
+                raise CorpusError(f"the {part} split is empty")
         self.config = config
         self.vocab = lm_vocab(splits["train"], config.min_count)
         self.streams = {part: encode_stream(s, self.vocab) for part, s in splits.items()}
@@ -153,7 +65,8 @@ class LMTask:
         start = time.perf_counter()
         self.tree = None
         if config.output == "hsoftmax":
-            self.tree = build_tree_for(config.tree, self.vocab, splits["train"], seed=config.seed)
+            self.tree = build_tree(config.tree, self.vocab.counts, seed=config.seed,
+                                   vectors=lambda: word2vec_vectors(self.vocab, splits["train"], seed=config.seed))
         self.tree_seconds = time.perf_counter() - start
         output = build_output_layer(config.output, D, self.vocab.words, self.vocab.counts, tree=self.tree,
                                     correction_dim=config.correction_dim)

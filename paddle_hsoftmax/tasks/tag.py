@@ -10,163 +10,25 @@ validation token accuracy does.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import paddle
 
 from ..data.batching import sortish_batches
+from ..data.text import CorpusError
 from ..data.vocab import TokenIndex
 from ..metrics import span_scheme, span_scores
-from ..models.classifier import RNN_CELLS
 from ..models.tagger import SequenceTagger
-from ..trainer import StepResult
-from .classify import ClassifyTask
+from ..pipeline.configs import TagConfig
+from ..pipeline.encoding import pad
+from ..pipeline.tagging import TaggerInputs
+from ..trainer import StepResult, Task
 
 __all__ = ["TagConfig", "TaggerInputs", "TagTask"]
 
 
-@dataclasses.dataclass
-class TagConfig:
-    """Tagger settings: the encoder, the head (``crf``), character features and Adam.
-
-    Attributes:
-        tokenizer: how ``predict`` splits raw text into tokens (``whitespace`` for
-            pre-segmented words, ``char`` for character-level tag sets, or ``jieba``).
-        features: sub-token features (:class:`TaggerInputs`): ``chars``, ``bigrams``, ``none``
-            or ``auto`` (characters when some training token is longer than one character,
-            character bigrams when all are single characters).
-        char_dim: embedding size of the sub-token CNN; 0 turns the features off.
-        char_filters: the sub-token CNN's feature size.
-    """
-
-    crf: bool = False
-    cell: str = "lstm"
-    embed_dim: int = 128
-    hidden_size: int = 128
-    num_layers: int = 1
-    dropout: float = 0.3
-    features: str = "auto"
-    char_dim: int = 32
-    char_filters: int = 64
-    min_count: int = 1
-    batch_size: int = 64
-    lr: float = 2e-3
-    grad_clip: float = 5.0
-    tokenizer: str = "whitespace"
-    seed: int = 0
-
-    def check(self) -> None:
-        if self.cell not in RNN_CELLS:
-            raise ValueError(f"--cell must be one of {sorted(RNN_CELLS)}, got {self.cell!r}")
-        if self.tokenizer not in ("char", "whitespace", "jieba"):
-            raise ValueError(f"--tokenizer must be char, whitespace or jieba, got {self.tokenizer!r}")
-        for name in ("embed_dim", "hidden_size", "num_layers", "batch_size", "min_count", "char_filters"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if self.features not in ("auto", "none", *TaggerInputs.MODES):
-            raise ValueError(f"--features must be auto, none, chars or bigrams, got {self.features!r}")
-        if self.char_dim < 0:
-            raise ValueError(f"--char-dim must be >= 0 (0 = off), got {self.char_dim}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"--dropout must be in [0, 1), got {self.dropout}")
-
-
-class TaggerInputs:
-    """Tokens -> token ids ``[T]`` and (optionally) sub-token ids ``[T, W]``; pads batches.
-
-    The sub-token features that :class:`~paddle_hsoftmax.models.char_cnn.CharCNN` reads:
-
-    - ``"chars"`` (tokens are words): each word's characters, so an unknown word still has
-      features (Ma & Hovy 2016);
-    - ``"bigrams"`` (tokens are characters, as in segmentation or character-level NER): the two
-      character bigrams around each character, ``c[i-1] c[i]`` and ``c[i] c[i+1]`` (``<s>`` /
-      ``</s>`` at the ends), the standard extra feature of character taggers (Pei et al. 2014;
-      Chen et al. 2015); bigrams seen once in training read as unknown.
-
-    The same object encodes training data and, rebuilt from ``tokens.txt`` and ``chars.txt`` /
-    ``bigrams.txt``, the raw text that ``predict`` reads.
-
-    Args:
-        vocab: token index (0 = padding, 1 = unknown).
-        subunits: the character or bigram index, or None for no sub-token features.
-        mode: ``"chars"``, ``"bigrams"`` or None.
-    """
-
-    MAX_WORD_CHARS = 16  # longer words keep their first 16 characters for the character CNN
-    MODES = ("chars", "bigrams")
-
-    def __init__(self, vocab: TokenIndex, subunits: Optional[TokenIndex] = None, mode: Optional[str] = None) -> None:
-        if (subunits is None) != (mode is None) or (mode is not None and mode not in self.MODES):
-            raise ValueError(f"mode must be one of {self.MODES} with a sub-unit index, or None without; got {mode!r}")
-        self.vocab = vocab
-        self.subunits = subunits
-        self.mode = mode
-
-    @staticmethod
-    def _bigrams(tokens: Sequence[str]) -> List[Tuple[str, str]]:
-        padded = ["<s>", *tokens, "</s>"]
-        return [(padded[i] + padded[i + 1], padded[i + 1] + padded[i + 2]) for i in range(len(tokens))]
-
-    @classmethod
-    def build(cls, sentences: Sequence[Sequence[str]], min_count: int, mode: Optional[str]) -> "TaggerInputs":
-        vocab = TokenIndex.build(sentences, min_count=min_count)
-        if mode == "chars":
-            return cls(vocab, TokenIndex.build([[c for w in s for c in w] for s in sentences], min_count=1), mode)
-        if mode == "bigrams":
-            # each bigram of ["<s>", *s, "</s>"] once (every one is a left and a right bigram)
-            padded = (["<s>", *s, "</s>"] for s in sentences)
-            grams = TokenIndex.build([[p[i] + p[i + 1] for i in range(len(p) - 1)] for p in padded], min_count=2)
-            return cls(vocab, grams, mode)
-        return cls(vocab)
-
-    def encode(self, words: Sequence[str]) -> Tuple[np.ndarray, Optional[np.ndarray]]:
-        ids = self.vocab.encode(words)  # (T,)
-        if self.mode is None:
-            return ids, None
-        if self.mode == "bigrams":
-            pairs = self._bigrams(words)
-            return ids, np.stack([self.subunits.encode([a for a, _ in pairs]),
-                                  self.subunits.encode([b for _, b in pairs])], axis=1).reshape(len(words), 2)  # (T, 2)
-        width = max([min(len(w), self.MAX_WORD_CHARS) for w in words] + [1])
-        char_ids = np.zeros((len(words), width), dtype=np.int64)  # (T, W)
-        for i, w in enumerate(words):
-            w = w[: self.MAX_WORD_CHARS]
-            char_ids[i, : len(w)] = self.subunits.encode(list(w))
-        return ids, char_ids
-
-    @staticmethod
-    def pad_chars(rows: Sequence[np.ndarray], T: int) -> np.ndarray:
-        """``[B, T, W]`` sub-token ids from per-sentence ``[T_i, W_i]`` arrays."""
-        W = max(r.shape[1] for r in rows)
-        out = np.zeros((len(rows), T, W), dtype=np.int64)
-        for i, r in enumerate(rows):
-            out[i, : r.shape[0], : r.shape[1]] = r
-        return out
-
-    def batch(self, encoded: Sequence[Tuple[np.ndarray, Optional[np.ndarray]]]):
-        """``(tokens [B, T], lengths [B], sub-tokens [B, T, W] or None)``."""
-        tokens, lengths = ClassifyTask.pad([ids for ids, _ in encoded])
-        chars = None if self.mode is None else self.pad_chars([c for _, c in encoded], tokens.shape[1])
-        return tokens, lengths, chars
-
-    def save(self, directory: Path) -> None:
-        self.vocab.save(Path(directory) / "tokens.txt")
-        if self.mode is not None:
-            self.subunits.save(Path(directory) / f"{self.mode}.txt")
-
-    @classmethod
-    def load(cls, directory: Path) -> "TaggerInputs":
-        vocab = TokenIndex.load(Path(directory) / "tokens.txt")
-        for mode in cls.MODES:
-            path = Path(directory) / f"{mode}.txt"
-            if path.exists():
-                return cls(vocab, TokenIndex.load(path), mode)
-        return cls(vocab)
-
-
-class TagTask:
+class TagTask(Task):
     """Sequence labelling as a :class:`~paddle_hsoftmax.trainer.Task`.
 
     Args:
@@ -178,10 +40,9 @@ class TagTask:
     unit_name = "tokens"
 
     def __init__(self, config: TagConfig, splits: Dict[str, Sequence[Tuple[List[str], List[str]]]]) -> None:
-        config.check()
         for part in ("train", "valid"):
             if not splits.get(part):
-                raise ValueError(f"the {part} split is empty")
+                raise CorpusError(f"the {part} split is empty")
         self.config = config
         self.tags = sorted({t for _, tags in splits["train"] for t in tags})
         self.tag_index = {t: i for i, t in enumerate(self.tags)}
@@ -233,7 +94,7 @@ class TagTask:
         lengths = np.fromiter((len(ids) for ids, _ in encoded), dtype=np.int64, count=len(encoded))
         for idx in sortish_batches(lengths, self.config.batch_size, rng):
             tokens, lens, chars = self.inputs.batch([encoded[i] for i in idx])
-            tags, _ = ClassifyTask.pad([np.maximum(gold[i], 0) for i in idx])
+            tags, _ = pad([np.maximum(gold[i], 0) for i in idx])
             yield tokens, lens, tags, chars
 
     def units_per_epoch(self) -> float:

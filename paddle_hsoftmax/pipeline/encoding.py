@@ -1,0 +1,86 @@
+"""Special tokens, padding and the vocabularies with ``<unk>`` and ``</s>``: the encoding shared by
+the language model, the encoder-decoder, the classifier and the tagger (at training time and when a
+finished run is loaded).
+
+- :func:`pad`: ragged id rows -> ``[B, T]`` ids padded with 0 and ``[B]`` lengths.
+- :func:`teacher_forcing`: target rows ending with ``</s>`` -> decoder inputs and targets ``[B, T]``.
+- :func:`lm_vocab`, :func:`encode_stream`, :func:`batchify`: a language model's (or a decoder's)
+  vocabulary, its token stream and the stream's ``[B, n]`` columns.
+"""
+
+from __future__ import annotations
+
+from typing import List, Sequence, Tuple
+
+import numpy as np
+
+from ..data.text import CorpusError
+from ..data.vocab import Vocab, count_tokens
+
+__all__ = ["UNK", "EOS", "IGNORE", "pad", "pad_copy_ids", "teacher_forcing", "lm_vocab", "encode_stream", "batchify"]
+
+UNK, EOS = "<unk>", "</s>"
+IGNORE = -100  # target padding: the output layers' ignore_index
+
+
+def pad(sequences: Sequence[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
+    """``[B, T]`` ids padded with 0 and ``[B]`` lengths."""
+    lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+    out = np.zeros((len(sequences), max(int(lengths.max()), 1)), dtype=np.int64)  # (B, T)
+    for i, s in enumerate(sequences):
+        out[i, : len(s)] = s
+    return out, lengths
+
+
+def pad_copy_ids(rows: Sequence[np.ndarray], width: int) -> np.ndarray:
+    """``[B, width]`` copy ids padded with -1."""
+    out = np.full((len(rows), width), -1, dtype=np.int64)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = r
+    return out
+
+
+def teacher_forcing(targets: Sequence[np.ndarray], bos_id: int, eos_id: int) -> Tuple[np.ndarray, np.ndarray]:
+    """``(decoder inputs [B, T], targets [B, T])`` for target id rows that end with ``</s>``:
+    inputs are ``<s>`` and the words, targets the words and ``</s>`` padded with ``IGNORE`` (the
+    inputs' padding, ``</s>``, is never read by a kept position)."""
+    T = max(len(t) for t in targets)
+    gold = np.full((len(targets), T), IGNORE, dtype=np.int64)
+    inputs = np.full((len(targets), T), eos_id, dtype=np.int64)
+    inputs[:, 0] = bos_id
+    for row, t in enumerate(targets):
+        gold[row, : len(t)] = t
+        inputs[row, 1 : len(t)] = t[:-1]
+    return inputs, gold
+
+
+def lm_vocab(train: Sequence[Sequence[str]], min_count: int) -> Vocab:
+    """Words of the training split with ``count >= min_count``, plus ``<unk>`` (the rest) and
+    ``</s>`` (one per sentence), all sorted by count."""
+    counts, _ = count_tokens(train)
+    kept = {w for w, c in counts.items() if c >= min_count}
+    vocab = Vocab.build(([w if w in kept else UNK for w in s] + [EOS] for s in train), min_count=1,
+                        source="training split")
+    if UNK not in vocab:  # no rare training word: <unk> still exists (count 1) for unseen words
+        vocab = Vocab(vocab.words + [UNK], vocab.counts.tolist() + [1], vocab.total_tokens)
+    return vocab
+
+
+def encode_stream(sentences: Sequence[Sequence[str]], vocab: Vocab) -> np.ndarray:
+    """One int64 stream of ids, ``</s>`` after each sentence, unknown words as ``<unk>``."""
+    index, unk, eos = vocab.index, vocab.index[UNK], vocab.index[EOS]
+    out: List[int] = []
+    for s in sentences:
+        out.extend(index.get(w, unk) for w in s)
+        out.append(eos)
+    return np.asarray(out, dtype=np.int64)
+
+
+def batchify(stream: np.ndarray, batch_size: int) -> np.ndarray:
+    """``[batch_size, n]``: the stream cut into ``batch_size`` contiguous columns (the tail that
+    does not fill a column is dropped; fewer than ``batch_size * 2`` tokens is a
+    :class:`~paddle_hsoftmax.data.text.CorpusError`)."""
+    n = len(stream) // batch_size
+    if n < 2:
+        raise CorpusError(f"{len(stream)} tokens cannot fill {batch_size} columns of at least 2 tokens")
+    return stream[: n * batch_size].reshape(batch_size, n)
