@@ -3,6 +3,8 @@
 import collections
 import heapq
 import itertools
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,49 @@ import paddle
 import pytest
 
 from paddle_hsoftmax.data import peoples_daily_path
+
+_SESSION_DIRS = {}
+
+
+def pytest_configure(config):
+    """Before any test module is imported (some load the fused kernels at import): the kernels'
+    build cache and hypothesis's example database go to this session's own temporary
+    directories, never ``~/.cache`` or ``./.hypothesis`` (tests and CI must not share or reuse
+    builds; each session compiles the kernels once, ~20 s each)."""
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="paddle_hsoftmax_tests_"))
+    _SESSION_DIRS["root"] = root
+    os.environ["PADDLE_HSOFTMAX_BUILD_DIR"] = str(root / "kernels")
+    os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = str(root / "hypothesis")
+    try:
+        from hypothesis import settings
+        from hypothesis.configuration import set_hypothesis_home_dir
+        from hypothesis.database import DirectoryBasedExampleDatabase
+    except ImportError:
+        return
+    set_hypothesis_home_dir(root / "hypothesis")
+    settings.register_profile("session-tmp", database=DirectoryBasedExampleDatabase(str(root / "hypothesis")))
+    settings.load_profile("session-tmp")
+
+
+def pytest_unconfigure(config):
+    root = _SESSION_DIRS.pop("root", None)
+    if root is not None:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def kernel_build_dir() -> Path:
+    """The session's kernel build cache (``$PADDLE_HSOFTMAX_BUILD_DIR``, set in pytest_configure)."""
+    return Path(os.environ["PADDLE_HSOFTMAX_BUILD_DIR"])
+
+
+def write_pd_slice(path: Path, lines: int) -> Path:
+    """The first ``lines`` lines of People's Daily (word/TAG format) written to ``path``."""
+    with open(peoples_daily_path(), encoding="utf-8") as src:
+        path.write_text("".join(itertools.islice(src, lines)), encoding="utf-8")
+    return path
 
 
 def write_pd_slice(path: Path, lines: int) -> Path:

@@ -24,10 +24,13 @@ import paddle
 import paddle.nn.functional as F
 from paddle.autograd import PyLayer
 
+from .. import fused
 from ..tree import Tree
 from .base import OutputLayer
 
 __all__ = ["HierarchicalSoftmax"]
+
+_NO_IGNORE = -(1 << 62)  # an ignore_index no target equals
 
 
 class HierarchicalSoftmax(OutputLayer):
@@ -43,6 +46,13 @@ class HierarchicalSoftmax(OutputLayer):
             ``lazy_mode``...). The bias gradient stays dense (V-1 floats).
         ignore_index: target value that gives NLL 0 and no gradient.
         check_targets: see :class:`~paddle_hsoftmax.output.base.OutputLayer`.
+        kernel: the training forward/backward (``forward``, ``nll_shared_path``). ``"auto"``:
+            the fused C++ kernel (:func:`paddle_hsoftmax.fused.hsoftmax_nll`: each target's real
+            path walked in place, Huffman trees cost their mean code length) in dynamic mode on
+            CPU in float32 when it builds, else the Paddle ops; ``"fused"``: the kernel, an error
+            where it cannot run (still the Paddle ops under ``paddle.jit.to_static``);
+            ``"paddle"``: always the Paddle ops (GPU, export, the reference). Same values and
+            gradients either way (tests/test_hsoftmax_kernel.py). Settable as an attribute.
 
     Parameters and buffers:
         weight: ``[V-1, D]``, row i = inner node i of the tree tables.
@@ -69,11 +79,13 @@ class HierarchicalSoftmax(OutputLayer):
         sparse: bool = False,
         ignore_index: int = -100,
         check_targets: bool = True,
+        kernel: str = "auto",
     ) -> None:
         if not isinstance(tree, Tree):
             raise TypeError(f"tree must be a paddle_hsoftmax.Tree, got {type(tree).__name__}")
         super().__init__(feature_size, tree.num_leaves, ignore_index, check_targets)
         self.sparse = bool(sparse)
+        self.kernel = kernel
         self.num_inner = tree.num_inner
         self.max_length = tree.max_length
         self.tree_kind = tree.kind
@@ -151,7 +163,40 @@ class HierarchicalSoftmax(OutputLayer):
                 self._check_length_bound(target, max_length)
             if max_length == self.max_length:
                 max_length = None
+        if self._use_fused(hidden):  # the kernel masks ignore_index itself: no where / multiply
+            flat_h, flat_t = self._flatten(hidden, target)  # (N, D), (N,)
+            nll = fused.hsoftmax_nll(
+                flat_h.unsqueeze(1), self.weight, self.bias, self.path_nodes, self.path_codes, flat_t,
+                max_length, self.ignore_index, self.sparse,
+            )  # (N, 1)
+            return self._restore(nll.squeeze(1), target)
         return super().forward(hidden, target, max_length=max_length)
+
+    @property
+    def kernel(self) -> str:
+        return self._kernel
+
+    @kernel.setter
+    def kernel(self, value: str) -> None:
+        if value not in ("auto", "fused", "paddle"):
+            raise ValueError(f"kernel must be 'auto', 'fused' or 'paddle', got {value!r}")
+        self._kernel = value
+
+    @paddle.jit.not_to_static
+    def _use_fused(self, hidden: paddle.Tensor) -> bool:
+        """Whether this call runs the fused kernel (see ``kernel``); never under to_static."""
+        if self._kernel == "paddle" or not paddle.in_dynamic_mode():
+            return False
+        fits = (hidden.dtype == paddle.float32 and self.weight.dtype == paddle.float32
+                and hidden.place.is_cpu_place())
+        if self._kernel == "auto":
+            return fits and paddle.get_device() == "cpu" and fused.load_hsoftmax_kernel() is not None
+        if not fits:
+            raise ValueError(f"kernel='fused' needs float32 CPU tensors, got hidden {hidden.dtype} on "
+                             f"{hidden.place}, weight {self.weight.dtype}; use kernel='auto' or 'paddle'")
+        if fused.load_hsoftmax_kernel() is None:
+            raise RuntimeError(f"kernel='fused': the C++ kernel could not be built ({fused._HSOFTMAX.failed})")
+        return True
 
     def _check_length_bound(self, target: paddle.Tensor, max_length: int) -> None:
         t = target.reshape([-1]).astype("int64")
@@ -204,6 +249,9 @@ class HierarchicalSoftmax(OutputLayer):
         max_length: Optional[int],
         node_grad_scale: Optional[paddle.Tensor] = None,
     ) -> paddle.Tensor:
+        if self._use_fused(hidden):  # targets are in range here: no ignore_index value matches
+            return fused.hsoftmax_nll(hidden, self.weight, self.bias, self.path_nodes, self.path_codes, target,
+                                      max_length, _NO_IGNORE, self.sparse, node_grad_scale)  # (N, K)
         nodes, signs = self._paths(target, hidden.dtype, max_length)  # (N, L), (N, L)
         w = F.embedding(nodes, self.weight, sparse=self.sparse)  # (N, L, D)
         if node_grad_scale is not None:
