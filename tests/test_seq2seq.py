@@ -211,6 +211,33 @@ def test_seq2seq_command_and_predict(cedict, tmp_path, capsys):
     assert len(printed) == 2 and all(len(p.split()) <= 6 for p in printed)
 
 
+def test_seq2seq_tree_choice_is_recorded_and_reloaded(cedict, tmp_path, capsys):
+    """``--tree clustered``: the decoder's H-softmax tree comes from word2vec vectors of the
+    targets; the run keeps it (target_tree.npz) and predict rebuilds the same model from it."""
+    from paddle_hsoftmax.cli import main
+    from paddle_hsoftmax.inference import load_translator
+    from paddle_hsoftmax.tree import Tree
+
+    out = tmp_path / "run"
+    args, _ = seq2seq_slice_args(cedict, tmp_path, out)
+    args += ["--epochs", "1", "--beam", "2", "--retrieve", "0", "--no-copy", "--candidates", "0", "--tree", "clustered"]
+    assert main(args) == 0
+    capsys.readouterr()
+    record = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert record["kind"] == "seq2seq" and record["config"]["tree"] == "clustered" and "target_tree.npz" in record["files"]
+    tree = Tree.load(out / "target_tree.npz")
+    assert tree.kind != "huffman"
+    translate, config = load_translator(out)
+    assert config.tree == "clustered"
+    lines = tmp_path / "in.txt"
+    lines.write_text("火山\n电脑\n", encoding="utf-8")
+    assert main(["predict", str(out), "--input", str(lines)]) == 0
+    assert capsys.readouterr().out.splitlines() == translate(["火山", "电脑"])
+    # --resume with another tree is refused, naming the setting
+    assert main(args[:-1] + ["balanced", "--resume"]) == 2
+    assert "--tree clustered (run) vs balanced" in capsys.readouterr().err
+
+
 def test_banned_ids_are_never_decoded():
     """A banned word (the task bans <unk>) never appears in greedy or beam output, even where it
     is the most probable word; the step distribution itself stays normalised and unchanged."""
