@@ -72,3 +72,60 @@ def test_a_round_adds_each_shards_own_update(cbow):
     # centre sees there
     _, seq1, _ = train(s0, s1, tables, centres, ctx, steps=1, cbow=cbow, threads=1, shards=0)
     assert np.abs(got1 - seq1).max() > 1e-6  # float32 rounding is ~3e-8 here
+
+
+# -- through the word2vec task: --reproducible --------------------------------------------------
+from conftest import write_pd_slice  # noqa: E402
+
+from paddle_hsoftmax.data import read_peoples_daily  # noqa: E402
+from paddle_hsoftmax.data.vocab import Vocab  # noqa: E402
+from paddle_hsoftmax.data.windows import EncodedCorpus  # noqa: E402
+from paddle_hsoftmax.tasks import Word2VecConfig, Word2VecTask  # noqa: E402
+from paddle_hsoftmax.trainer import Trainer, TrainerConfig  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def sentences(tmp_path_factory):
+    path = write_pd_slice(tmp_path_factory.mktemp("corpus") / "pd_800.txt", 800)
+    return [[w for w, _ in s] for s in read_peoples_daily(path)]
+
+
+def _task(sentences, workers):
+    vocab = Vocab.build(sentences, min_count=3)
+    config = Word2VecConfig(dim=16, batch_size=256, min_count=3, kernel="fused", workers=workers, reproducible=True)
+    return Word2VecTask(config, vocab, EncodedCorpus.encode(sentences, vocab))
+
+
+def _params(task):
+    return {k: v.numpy().copy() for k, v in task.net.state_dict().items()}
+
+
+def test_reproducible_training_is_the_same_with_one_or_two_threads_and_after_a_kill(sentences, tmp_path):
+    one = _task(sentences, workers=1)
+    Trainer(TrainerConfig(str(tmp_path / "one"), epochs=2, progress=False)).fit(one)
+    two = _task(sentences, workers=2)
+    Trainer(TrainerConfig(str(tmp_path / "two"), epochs=2, progress=False)).fit(two)
+    a, b = _params(one), _params(two)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    untrained = _params(_task(sentences, workers=2))
+    assert not np.array_equal(a["embedding.weight"], untrained["embedding.weight"])
+
+    class Killed(Exception):
+        pass
+
+    broken = _task(sentences, workers=2)
+    real_step, calls = broken.train_step, {"n": 0}
+
+    def dying_step(batch):
+        calls["n"] += 1
+        if calls["n"] > 7:
+            raise Killed()
+        return real_step(batch)
+
+    broken.train_step = dying_step
+    with pytest.raises(Killed):
+        Trainer(TrainerConfig(str(tmp_path / "killed"), epochs=2, progress=False, checkpoint_every=3)).fit(broken)
+    resumed = _task(sentences, workers=2)
+    Trainer(TrainerConfig(str(tmp_path / "killed"), epochs=2, progress=False, resume=True)).fit(resumed)
+    c = _params(resumed)
+    assert all(np.array_equal(a[k], c[k]) for k in a)

@@ -347,6 +347,11 @@ class Word2VecConfig(Settings):
             pair-by-pair updates), ``paddle`` (autograd + SGD, any device, data parallel) or
             ``auto`` (fused on a single CPU process when it compiles, else paddle).
         workers: threads of the fused kernel (workers); 0 = all cores.
+        reproducible: the fused kernel trains each batch in rounds of 8 shards x 4 centres
+            (:mod:`paddle_hsoftmax.tasks.word2vec`) on copy-on-write row views merged in shard
+            order (``csrc/word2vec_hs.cc``): bit-for-bit the same vectors for any ``workers``,
+            so a killed run resumed with ``--resume`` ends where an uninterrupted one ends.
+            Off: Hogwild threads, as word2vec.c and gensim (exact only with ``workers = 1``).
         max_exp: the fused kernel skips updating nodes with ``|h . v| >= max_exp`` (word2vec.c's
             MAX_EXP = 6, which gensim keeps); 0 updates every node.
         epochs: passes over the corpus (epochs).
@@ -373,6 +378,9 @@ class Word2VecConfig(Settings):
     kernel: str = setting("auto", choices=("auto", "fused", "paddle"),
                           help="fused: C++ CPU loop (word2vec.c updates); paddle: autograd + SGD (GPU, multi-process)")
     workers: int = setting(0, min=0, help="fused-kernel threads; 0 = all cores")
+    reproducible: bool = setting(False, help="fused kernel: the same vectors for any --workers and an exact "
+                                             "--resume (sharded updates merged in a fixed order) instead of "
+                                             "lock-free Hogwild threads")
     max_exp: float = setting(6.0, min=0, cli=False, help="the fused kernel's MAX_EXP")
     epochs: int = setting(5, min=1, help="passes over the corpus")
     seed: int = setting(0, help="initialisation and data seed")
