@@ -7,8 +7,15 @@ Public API (explicit re-exports):
 - output layers: :class:`OutputLayer`, :class:`HierarchicalSoftmax`
 """
 
-from .output import HierarchicalSoftmax, OutputLayer, TopK
-from .tree import (
+import warnings
+
+# Paddle warns "No ccache found" on stderr as it is imported (it matters only to people compiling
+# custom ops with ccache); filtered before anything here imports Paddle, so that every entry point
+# (train.py, python -m paddle_hsoftmax.selfcheck, ...) reports an error in one line.
+warnings.filterwarnings("ignore", message="No ccache found")
+
+from .output import HierarchicalSoftmax, OutputLayer, TopK  # noqa: E402
+from .tree import (  # noqa: E402
     Tree,
     build_balanced_tree,
     build_huffman_tree,

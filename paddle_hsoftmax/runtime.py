@@ -79,7 +79,7 @@ def set_device(device: str) -> str:
         if not paddle.device.is_compiled_with_cuda():
             raise ConfigError(
                 f"--device {device}: this Paddle build has no CUDA support "
-                "(install paddlepaddle-gpu, i.e. pip install -e '.[gpu]')"
+                "(install paddlepaddle-gpu 3.x from Paddle's own index; see the README's GPU install)"
             )
         return paddle.set_device(device).__str__()
     raise ConfigError(f"--device must be cpu, gpu or gpu:N, got {device!r}")

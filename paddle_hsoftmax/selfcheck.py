@@ -18,7 +18,8 @@ from the layer's own parameters:
 Then a speed table of at most ~30 s: forward + backward at B=1024, D=128 for V = 1e4, 1e5, 1e6
 (our layer; the full softmax and the built-in beside it where they fit), and, at V = 1e4, ``predict(k=5)``
 against the dense ``topk(full_log_prob)``, on a randomly initialised layer (a trained layer's
-tree search visits fewer nodes: ``scripts/bench_predict.py``). Exit status 0 when every check
+tree search visits fewer nodes: ``scripts/bench_predict.py``), after the process set-up every
+training command makes (:func:`paddle_hsoftmax.runtime.setup`). Exit status 0 when every check
 passes, 1 when one fails, 2 for a device this Paddle build cannot use.
 """
 
@@ -273,11 +274,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     import paddle
 
-    from .runtime import set_device
+    from .errors import UserError
+    from .runtime import setup
 
     try:
-        device = set_device(args.device)
-    except ValueError as exc:
+        device = setup(args.device)  # what every training command does first
+    except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"paddle {paddle.__version__} on {device}")
