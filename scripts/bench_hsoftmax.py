@@ -1,19 +1,27 @@
 #!/usr/bin/env python
 """Forward+backward time of large-vocabulary output layers, side by side in one run.
 
-For each vocabulary size V (Zipf(1) counts -> Huffman tree, Zipf-distributed targets, B hidden
-states of size D), times one ``loss.backward()`` step (no optimizer) of:
+For each vocabulary size V (Zipf(1) counts -> Huffman tree and a balanced tree, the same
+Zipf-distributed targets, B hidden states of size D), times one ``loss.backward()`` step (no
+optimizer) of:
 
-- ``hsoftmax dense`` / ``hsoftmax sparse``: this package's HierarchicalSoftmax
-  (``check_targets=False``, as a training loop with validated data runs it);
+- ``fused huffman`` / ``fused balanced`` (sparse gradients) and ``fused huffman dense``: this
+  package's HierarchicalSoftmax with its fused C++ kernel (``kernel="fused"``; what
+  ``kernel="auto"`` picks on CPU), ``check_targets=False`` as a training loop with validated data
+  runs it; ``fused huffman 2thr``: the same with the kernel on 2 OpenMP threads;
+- ``paddle huffman`` / ``paddle balanced`` / ``paddle huffman dense``: the same layer on its pure
+  Paddle ops (``kernel="paddle"``: the GPU and export path);
 - ``builtin custom``: Paddle's ``F.hsigmoid_loss`` with the same Huffman tree (path tables gathered
-  per batch, inside the timed step, as our layer does);
-- ``builtin default``: ``F.hsigmoid_loss`` with Paddle's own default tree;
+  per batch inside the timed step, as the layer does), ``builtin default``: with Paddle's own tree;
 - ``full softmax``: ``matmul`` + ``cross_entropy`` (skipped above ``--full-max-vocab``);
-- ``adaptive``: ``paddle.nn.AdaptiveLogSoftmaxWithLoss`` (cutoffs from ``adaptive_cutoffs``).
+- ``adaptive``: ``paddle.nn.AdaptiveLogSoftmaxWithLoss`` (skipped above ``--adaptive-max-vocab``).
 
-It also checks, in the same run, that ``builtin custom == ours + ln2 * padded slots``.
-Prints a table and writes JSON.
+Ratios printed and saved per V: ``builtin custom / fused huffman`` (the issue's target: >= 1 at
+1e4, >= 30 at 1e6), ``paddle / fused`` per tree, and ``balanced / huffman`` time per kernel next
+to the ratio of the targets' mean path lengths (the fused kernel walks real paths, the Paddle ops
+pad to the batch's longest). It also checks, in the same run, that
+``builtin custom == fused + ln2 * padded slots``. A plain process: no allocator or thread tuning
+beyond what ``import paddle_hsoftmax`` does (nothing). Prints a table and writes JSON.
 
     python scripts/bench_hsoftmax.py --json runs/bench_hsoftmax.json
 """
@@ -37,8 +45,18 @@ import paddle  # noqa: E402
 import paddle.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from paddle_hsoftmax import HierarchicalSoftmax, build_huffman_tree  # noqa: E402
-from paddle_hsoftmax.runtime import set_cpu_threads, tune_malloc  # noqa: E402
+from paddle_hsoftmax import HierarchicalSoftmax, build_balanced_tree, build_huffman_tree, fused  # noqa: E402
+
+LAYERS = [  # (column, tree, kernel, sparse, kernel threads)
+    ("fused huffman", "huffman", "fused", True, 1),
+    ("fused balanced", "balanced", "fused", True, 1),
+    ("fused huffman dense", "huffman", "fused", False, 1),
+    ("fused huffman 2thr", "huffman", "fused", True, 2),
+    ("paddle huffman", "huffman", "paddle", True, 1),
+    ("paddle balanced", "balanced", "paddle", True, 1),
+    ("paddle huffman dense", "huffman", "paddle", False, 1),
+]
+NAMES = [c[0] for c in LAYERS] + ["builtin custom", "builtin default", "full softmax", "adaptive"]
 
 
 def zipf_counts(V: int) -> np.ndarray:
@@ -66,7 +84,7 @@ def time_step(step, min_time: float, min_reps: int, max_reps: int):
 def bench_size(V: int, B: int, D: int, args) -> dict:
     rng = np.random.default_rng(args.seed)
     counts = zipf_counts(V)
-    tree = build_huffman_tree(counts)
+    trees = {"huffman": build_huffman_tree(counts), "balanced": build_balanced_tree(V)}
     target_np = rng.choice(V, size=B, p=counts / counts.sum())
     target = paddle.to_tensor(target_np)
     h = paddle.randn([B, D])
@@ -75,8 +93,8 @@ def bench_size(V: int, B: int, D: int, args) -> dict:
         "V": V,
         "B": B,
         "D": D,
-        "max_path": tree.max_length,
-        "mean_path_targets": float(tree.path_lengths[target_np].mean()),
+        "max_path": {k: int(t.max_length) for k, t in trees.items()},
+        "mean_path_targets": {k: float(t.path_lengths[target_np].mean()) for k, t in trees.items()},
         "ms": {},
         "reps": {},
         "skipped": {},
@@ -86,23 +104,31 @@ def bench_size(V: int, B: int, D: int, args) -> dict:
         sec, reps = time_step(step, args.min_time, args.min_reps, args.max_reps)
         row["ms"][name] = sec * 1000
         row["reps"][name] = reps
-        print(f"  V={V:>9,}  {name:<17} {sec * 1000:10.2f} ms  ({reps} reps)", flush=True)
+        print(f"  V={V:>9,}  {name:<21} {sec * 1000:10.2f} ms  ({reps} reps)", flush=True)
 
     layers = {}
-    for sparse in (False, True):
-        layer = HierarchicalSoftmax(D, tree, sparse=sparse, check_targets=False)
-        layers[sparse] = layer
+    for name, tree_kind, kernel, sparse, threads in LAYERS:
+        if kernel == "fused" and fused.load_hsoftmax_kernel() is None:
+            row["skipped"][name] = f"the fused kernel could not be built: {fused._HSOFTMAX.failed}"
+            continue
+        layer = HierarchicalSoftmax(D, trees[tree_kind], sparse=sparse, check_targets=False, kernel=kernel)
+        layers[name] = layer
 
         def step(layer=layer):
             layer(h, target).sum().backward()
             layer.clear_gradients()
             h.clear_gradient()
 
-        run("hsoftmax sparse" if sparse else "hsoftmax dense", step)
+        before = fused.kernel_threads()
+        fused.set_kernel_threads(threads)
+        try:
+            run(name, step)
+        finally:
+            fused.set_kernel_threads(before)
 
-    # Paddle's built-in op on the same tree and the same parameters
-    ours = layers[True]
-    hs_args = tree.to_paddle_hsigmoid()
+    # Paddle's built-in op on the same Huffman tree and the same parameters
+    ours = layers.get("fused huffman", layers["paddle huffman"])
+    hs_args = trees["huffman"].to_paddle_hsigmoid()
     table = paddle.to_tensor(hs_args["path_table"])
     code = paddle.to_tensor(hs_args["path_code"])
 
@@ -124,7 +150,7 @@ def bench_size(V: int, B: int, D: int, args) -> dict:
 
     run("builtin custom", builtin_step)
     with paddle.no_grad():
-        pads = tree.max_length - tree.path_lengths[target_np]
+        pads = trees["huffman"].max_length - trees["huffman"].path_lengths[target_np]
         diff = builtin_loss().numpy()[:, 0] - (ours(h, target).numpy() + math.log(2) * pads)
     row["builtin_minus_exact_plus_ln2_pads_max_abs"] = float(np.abs(diff).max())
 
@@ -138,6 +164,7 @@ def bench_size(V: int, B: int, D: int, args) -> dict:
         h.clear_gradient()
 
     run("builtin default", builtin_default_step)
+    del w_default, b_default
 
     if V <= args.full_max_vocab:
         w_full = paddle.create_parameter([D, V], "float32")
@@ -157,7 +184,7 @@ def bench_size(V: int, B: int, D: int, args) -> dict:
             f"V > --full-max-vocab={args.full_max_vocab:,}: logits, softmax and their gradient "
             f"are [B, V] = ~{gib:.0f} GiB per step; use --full-max-vocab to run it"
         )
-        print(f"  V={V:>9,}  full softmax      skipped: {row['skipped']['full softmax']}")
+        print(f"  V={V:>9,}  full softmax          skipped: {row['skipped']['full softmax']}")
 
     row["adaptive_cutoffs"] = adaptive_cutoffs(V)
     if V > args.adaptive_max_vocab:
@@ -166,18 +193,45 @@ def bench_size(V: int, B: int, D: int, args) -> dict:
             "AdaptiveLogSoftmaxWithLoss calls per cluster, grows superlinearly with row length "
             "(see log_softmax_ms); one step would take minutes"
         )
-        print(f"  V={V:>9,}  adaptive          skipped: {row['skipped']['adaptive']}")
-        return row
-    adaptive = paddle.nn.AdaptiveLogSoftmaxWithLoss(D, V, adaptive_cutoffs(V), div_value=4.0)
+        print(f"  V={V:>9,}  adaptive              skipped: {row['skipped']['adaptive']}")
+    else:
+        adaptive = paddle.nn.AdaptiveLogSoftmaxWithLoss(D, V, adaptive_cutoffs(V), div_value=4.0)
 
-    def adaptive_step():
-        out, _ = adaptive(h, target)
-        (-out.sum()).backward()
-        adaptive.clear_gradients()
-        h.clear_gradient()
+        def adaptive_step():
+            out, _ = adaptive(h, target)
+            (-out.sum()).backward()
+            adaptive.clear_gradients()
+            h.clear_gradient()
 
-    run("adaptive", adaptive_step)
+        run("adaptive", adaptive_step)
+    row["ratios"] = ratios(row)
     return row
+
+
+def ratios(row: dict) -> dict:
+    """The figures the issue asks about, from one row's medians (None where a cell is missing)."""
+    ms = row["ms"]
+
+    def over(a, b):
+        return ms[a] / ms[b] if a in ms and b in ms else None
+
+    paths = row["mean_path_targets"]
+    return {
+        "builtin_custom_over_fused": over("builtin custom", "fused huffman"),
+        "builtin_default_over_fused": over("builtin default", "fused huffman"),
+        "paddle_over_fused_huffman": over("paddle huffman", "fused huffman"),
+        "paddle_over_fused_balanced": over("paddle balanced", "fused balanced"),
+        "full_over_fused": over("full softmax", "fused huffman"),
+        "fused_balanced_over_huffman": over("fused balanced", "fused huffman"),
+        "paddle_balanced_over_huffman": over("paddle balanced", "paddle huffman"),
+        "mean_path_balanced_over_huffman": paths["balanced"] / paths["huffman"],
+        "fused_dense_over_sparse": over("fused huffman dense", "fused huffman"),
+        "fused_1thr_over_2thr": over("fused huffman", "fused huffman 2thr"),
+    }
+
+
+def fmt_ratio(x, digits=2):
+    return "-" if x is None else f"{x:.{digits}f}x"
 
 
 def main(argv=None):
@@ -191,16 +245,14 @@ def main(argv=None):
     p.add_argument("--min-reps", type=int, default=5)
     p.add_argument("--max-reps", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-malloc-tuning", action="store_true")
-    p.add_argument("--threads", type=int, default=os.cpu_count(), help="Paddle CPU math threads")
     p.add_argument("--json", default="runs/bench_hsoftmax.json")
     args = p.parse_args(argv)
 
     paddle.set_device("cpu")
     paddle.seed(args.seed)
-    malloc = False if args.no_malloc_tuning else tune_malloc()
-    set_cpu_threads(args.threads)
+    load_before = os.getloadavg()
     rows = [bench_size(int(v), args.batch, args.dim, args) for v in args.sizes]
+    load_after = os.getloadavg()
     log_softmax_ms = {}
     for cols in (1000, 2000, 4000, 8000):  # why the adaptive baseline is slow on CPU
         x = paddle.randn([args.batch, cols])
@@ -212,23 +264,28 @@ def main(argv=None):
         t2 = time.perf_counter()
         log_softmax_ms[cols] = {"F.log_softmax": (t1 - t0) * 1000, "x - logsumexp": (t2 - t1) * 1000}
 
-    names = ["hsoftmax dense", "hsoftmax sparse", "builtin custom", "builtin default", "full softmax", "adaptive"]
     print()
-    print(f"fwd+bwd ms per step, B={args.batch}, D={args.dim}, Zipf targets (median)")
-    header = "| V | " + " | ".join(names) + " | builtin custom / sparse | full / sparse |"
-    print(header)
-    print("|" + "---|" * (len(names) + 3))
+    print(f"fwd+bwd ms per step, B={args.batch}, D={args.dim}, Zipf targets (median); "
+          f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")
+    print("| V | " + " | ".join(NAMES) + " |")
+    print("|" + "---|" * (len(NAMES) + 1))
     for r in rows:
-        ms = r["ms"]
-        cells = [f"{ms[n]:.1f}" if n in ms else "skipped" for n in names]
-        ours = ms["hsoftmax sparse"]
-        r["ratio_builtin_custom_over_sparse"] = ms["builtin custom"] / ours
-        r["ratio_full_over_sparse"] = ms["full softmax"] / ours if "full softmax" in ms else None
-        full = f"{r['ratio_full_over_sparse']:.0f}x" if r["ratio_full_over_sparse"] else "-"
-        print(
-            f"| {r['V']:,} | " + " | ".join(cells)
-            + f" | {r['ratio_builtin_custom_over_sparse']:.2f}x | {full} |"
-        )
+        cells = [f"{r['ms'][n]:.2f}" if n in r["ms"] else "skipped" for n in NAMES]
+        print(f"| {r['V']:,} | " + " | ".join(cells) + " |")
+    print()
+    heads = ["builtin custom / fused", "builtin default / fused", "paddle / fused (huffman)",
+             "paddle / fused (balanced)", "full / fused", "balanced / huffman: fused",
+             "balanced / huffman: paddle", "balanced / huffman: mean path", "fused dense / sparse",
+             "fused 1 thread / 2 threads"]
+    keys = ["builtin_custom_over_fused", "builtin_default_over_fused", "paddle_over_fused_huffman",
+            "paddle_over_fused_balanced", "full_over_fused", "fused_balanced_over_huffman",
+            "paddle_balanced_over_huffman", "mean_path_balanced_over_huffman", "fused_dense_over_sparse",
+            "fused_1thr_over_2thr"]
+    print("| V | " + " | ".join(heads) + " |")
+    print("|" + "---|" * (len(heads) + 1))
+    for r in rows:
+        print(f"| {r['V']:,} | " + " | ".join(fmt_ratio(r["ratios"][k], 0 if k == "full_over_fused" else 2)
+                                           for k in keys) + " |")
     print()
     for cols, ms in log_softmax_ms.items():
         print(
@@ -237,9 +294,10 @@ def main(argv=None):
         )
     for r in rows:
         print(
-            f"V={r['V']:,}: max |builtin - (ours + ln2 * pads)| = "
-            f"{r['builtin_minus_exact_plus_ln2_pads_max_abs']:.2e}; "
-            f"mean path of targets {r['mean_path_targets']:.2f} of max {r['max_path']}"
+            f"V={r['V']:,}: max |builtin - (fused + ln2 * pads)| = "
+            f"{r['builtin_minus_exact_plus_ln2_pads_max_abs']:.2e}; targets' mean path: huffman "
+            f"{r['mean_path_targets']['huffman']:.2f} (max {r['max_path']['huffman']}), balanced "
+            f"{r['mean_path_targets']['balanced']:.2f} (max {r['max_path']['balanced']})"
         )
     result = {
         "benchmark": "hsoftmax fwd+bwd",
@@ -248,8 +306,8 @@ def main(argv=None):
         "numpy": np.__version__,
         "python": platform.python_version(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "malloc_tuned": malloc,
-        "cpu_threads": args.threads,
+        "load_average_before_after": [load_before[0], load_after[0]],
+        "fused_kernel": fused.load_hsoftmax_kernel() is not None,
         "rows": rows,
         "log_softmax_ms": log_softmax_ms,
     }
