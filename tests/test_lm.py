@@ -121,14 +121,19 @@ def test_lm_command_learns(output, tree, tmp_path, capsys):
     corpus = write_pd_slice(tmp_path / "pd.txt", 400)
     out = tmp_path / "run"
     args = ["lm", "--corpus", str(corpus), "--format", "tagged", "--output", output, "--tree", tree,
-            "--output-dir", str(out), "--epochs", "2", "--hidden", "32", "--embed-dim", "32", "--min-count", "3",
-            "--no-progress", "--lr", "0.005"]
+            "--output-dir", str(out), "--epochs", "4", "--hidden", "32", "--embed-dim", "32", "--min-count", "3",
+            "--no-progress", "--lr", "0.01"]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "valid perplexity" in printed
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
-    V = metrics["vocab_size"]
-    assert metrics["test_ppl"] < 0.5 * V  # learned something: far below uniform
+    # learned: the test NLL is below the same model untrained (same seed, same tree), with a margin
+    # (measured, hsoftmax/huffman: 4.04 nats vs 4.37 untrained; 2 epochs at lr 0.005 gave only 4.35)
+    sentences = [[w for w, _ in s] for s in read_peoples_daily(str(corpus))]
+    fresh = LMTask(LMConfig(**metrics["config"]), split_811(sentences))
+    assert len(fresh.vocab) == metrics["vocab_size"]
+    untrained = fresh.scores("test")
+    assert math.log(metrics["test_ppl"]) < untrained["nll"] - 0.15, (metrics["test_ppl"], untrained)
     assert metrics["tokens_per_sec"] > 0 and metrics["output_parameters"] > 0
     assert (out / "checkpoints" / "best.pdckpt").exists()
     if output == "hsoftmax":
