@@ -14,7 +14,10 @@ two distributions over the V target words::
 keeps H-softmax's cost: ``-log P(y)`` is a two-term log-sum-exp of ``log p_gen - nll`` and
 ``log(1 - p_gen) + log(copy mass of y)`` (a term is dropped, not approximated, when its mass is
 0). Decoding builds the full ``[N, V]`` mixture from ``full_log_prob`` and a scatter-add of the
-copy weights. A sentence with no copyable position gets ``p_gen = 1`` (the plain decoder).
+copy weights, or, when the output layer has a fast exact top-k (the H-softmax's tree search), only
+the mixture of a few candidates (:func:`mix_candidates`): a word outside the source gets
+``p_gen * P_out(w)``, so the mixture's top k lies within the output layer's top k and the source
+words. A sentence with no copyable position gets ``p_gen = 1`` (the plain decoder).
 
 The copy attention has its own ``W_a`` (where to copy from is not what to read), its query is the
 attentional state ``h~_t``, so it runs on all T steps at once after the decoder loop.
@@ -33,7 +36,7 @@ import paddle.nn.functional as F
 
 from .attention import MASKED, LuongAttention, Memory
 
-__all__ = ["CopyAttention", "mix_nll", "mix_log_probs"]
+__all__ = ["CopyAttention", "mix_nll", "mix_log_probs", "mix_candidates"]
 
 _NEG = -1e30  # log of a zero mass (finite, so that exp(_NEG - m) is 0 without inf - inf)
 
@@ -106,3 +109,27 @@ def mix_log_probs(log_probs: paddle.Tensor, log_gen: paddle.Tensor, log_copy: pa
     ``[N]`` and copy weights and ids ``[N, S]``."""
     copied = paddle.put_along_axis(paddle.zeros_like(log_probs), copy_ids, weights, axis=1, reduce="add")  # (N, V)
     return _log_add(log_gen.unsqueeze(-1) + log_probs, _log_mass(log_copy.unsqueeze(-1), copied))  # (N, V)
+
+
+def mix_candidates(gen_log_probs: paddle.Tensor, ids: paddle.Tensor, log_gen: paddle.Tensor,
+                   log_copy: paddle.Tensor, weights: paddle.Tensor, copy_ids: paddle.Tensor) -> paddle.Tensor:
+    """The mixture's log-probabilities of candidate words only: ``[N, C]``.
+
+    Args:
+        gen_log_probs: the output layer's ``log P_out`` of each candidate, ``[N, C]``.
+        ids: the candidates' word ids ``[N, C]`` (the output layer's top k, then the source
+            words); a word may appear more than once.
+        log_gen, log_copy: the gate, ``[N]`` each.
+        weights, copy_ids: copy weights and the ids they copy, ``[N, S]``.
+
+    Each word's copy mass is summed over the source positions holding it, as
+    :func:`mix_log_probs` does; a candidate that repeats an earlier one in its row gets ``-inf``,
+    so a ``topk`` over the row returns each word once.
+    """
+    C = ids.shape[1]
+    match = (ids.unsqueeze(2) == copy_ids.unsqueeze(1)).astype(weights.dtype)  # (N, C, S)
+    mass = (match * weights.unsqueeze(1)).sum(axis=-1)  # (N, C)
+    mixed = _log_add(log_gen.unsqueeze(-1) + gen_log_probs, _log_mass(log_copy.unsqueeze(-1), mass))  # (N, C)
+    earlier = paddle.tril(paddle.ones([C, C], dtype="int32"), diagonal=-1).astype("bool")  # [c, c']: c' < c
+    repeated = paddle.logical_and(ids.unsqueeze(2) == ids.unsqueeze(1), earlier.unsqueeze(0)).any(axis=-1)  # (N, C)
+    return paddle.where(repeated, paddle.full_like(mixed, float("-inf")), mixed)

@@ -24,6 +24,14 @@ hypotheses are ranked by ``log P(y) / lp(y)`` with GNMT's ``lp(y) = ((5 + |y|) /
 sentence's search stops once it has ``beam_size`` finished hypotheses (OpenNMT's rule) or at
 ``max_len`` words, where the unfinished beams are scored as they stand.
 
+Each step ranks, per beam, only the ``2 K`` best next words (the step's global best ``2 K``
+continuations lie within them), taken from the output layer's exact ``predict``: for the
+H-softmax that is the tree search, which never forms the ``[N, V]`` distribution; with the copy
+mechanism the candidates are the output layer's top words plus the source words (the mixture's
+top ``2 K`` lies within them, :func:`~paddle_hsoftmax.models.copy.mix_candidates`). Layers whose
+``predict`` is a dense pass anyway rank ``step_log_probs`` directly. ``dense_decoding = True``
+ranks every word of every beam (the reference; same hypotheses and scores).
+
 Shapes: source ids ``[B, S]`` (0 = padding) and lengths ``[B]``; decoder inputs and targets
 ``[B, T]`` -> nll ``[B, T]`` (targets equal to the output layer's ``ignore_index`` give 0).
 """
@@ -38,7 +46,7 @@ import paddle.nn as nn
 
 from ..output.base import OutputLayer
 from .attention import MASKED, LuongAttention, Memory
-from .copy import CopyAttention, mix_log_probs, mix_nll
+from .copy import CopyAttention, mix_candidates, mix_log_probs, mix_nll
 
 __all__ = ["LuongAttention", "Memory", "Hypothesis", "Seq2Seq", "length_penalty"]
 
@@ -124,6 +132,7 @@ class Seq2Seq(nn.Layer):
         self.proj = nn.Linear(H, D) if D != H else None
         self.output = output
         self.copier = CopyAttention(H, 2 * H) if copy else None
+        self.dense_decoding = False  # True: rank all K x V continuations (the reference path)
 
     # -- encoder -----------------------------------------------------------------------------------
     def encode(self, source: paddle.Tensor, lengths: paddle.Tensor,
@@ -213,6 +222,40 @@ class Seq2Seq(nn.Layer):
         ban[0, list(self.banned_ids)] = -1e9
         return logp + paddle.to_tensor(ban, dtype=logp.dtype)  # (N, V)
 
+    def _step_topk(self, attentional: paddle.Tensor, memory: Memory, k: int) -> Tuple[paddle.Tensor, paddle.Tensor]:
+        """The ``k`` best next words of each row as :meth:`_decoding_log_probs` ranks them (banned
+        ids at -1e9), exactly: ``[N, H] -> (log-probabilities [N, k], ids [N, k])``, best first.
+
+        With a layer whose ``predict`` avoids the dense pass (``dense_predict = False``: the
+        H-softmax's tree search), the candidates are its top ``k + len(banned_ids)`` words (the
+        best ``k`` non-banned words are among them), plus, with the copy mechanism, the source
+        words: a word outside the source has mixture probability ``p_gen P_out(w)``, no more than
+        that of each of the ``k`` non-banned words above it in ``P_out`` (whose copy mass only
+        adds), so the mixture's top ``k`` lies within these candidates (ties aside).
+        """
+        V = self.vocab_size
+        k = min(k, V)
+        if self.dense_decoding or getattr(self.output, "dense_predict", True):
+            return paddle.topk(self._decoding_log_probs(attentional, memory), k=k, axis=-1)
+        h = self.features(attentional)  # (N, D)
+        values, ids = self.output.predict(h, k=min(k + len(self.banned_ids), V))  # (N, k')
+        if self.copier is not None:
+            log_gen, log_copy, weights = self.copier(attentional.unsqueeze(1), memory)  # (N, 1), (N, 1), (N, 1, S)
+            N, S = memory.copy_ids.shape
+            flat = h.unsqueeze(1).expand([N, S, h.shape[-1]]).reshape([N * S, -1])  # (N S, D)
+            source = -self.output._nll(flat, memory.copy_ids.reshape([-1])).reshape([N, S])  # log P_out of each source word
+            ids = paddle.concat([ids, memory.copy_ids], axis=-1)  # (N, k' + S)
+            values = mix_candidates(paddle.concat([values, source], axis=-1), ids, log_gen.squeeze(1),
+                                    log_copy.squeeze(1), weights.squeeze(1), memory.copy_ids)
+        if self.banned_ids:
+            banned = paddle.to_tensor(list(self.banned_ids), dtype=ids.dtype)
+            is_banned = (ids.unsqueeze(-1) == banned).any(axis=-1)  # (N, C)
+            values = values + is_banned.astype(values.dtype) * -1e9
+        if self.banned_ids or self.copier is not None:
+            values, pos = paddle.topk(values, k=k, axis=-1)  # (N, k)
+            ids = paddle.take_along_axis(ids, pos, axis=-1)
+        return values, ids
+
     # -- decoding (eval mode; reads back to the host between steps) -------------------------------
     @paddle.no_grad()
     def greedy(self, source: paddle.Tensor, lengths: paddle.Tensor, max_len: int,
@@ -228,7 +271,7 @@ class Seq2Seq(nn.Layer):
         steps = []
         for _ in range(max_len):
             feed, state = self.step(prev, state, feed, memory)
-            prev = paddle.argmax(self._decoding_log_probs(feed, memory), axis=-1)  # (B,)
+            prev = self._step_topk(feed, memory, 1)[1][:, 0]  # (B,) the best word
             steps.append(prev)
             done = paddle.logical_or(done, prev == self.eos_id)
             if bool(done.all()):
@@ -263,10 +306,17 @@ class Seq2Seq(nn.Layer):
         width = min(2 * K, K * V)  # enough candidates to keep K alive after K of them end
         for t in range(max_len):
             feed, state = self.step(prev, state, feed, memory)
-            logp = self._decoding_log_probs(feed, memory).reshape([B, K * V])  # (B, K*V)
-            total = logp + paddle.to_tensor(scores, dtype=logp.dtype).repeat_interleave(V, axis=1)  # (B, K*V)
+            if self.dense_decoding:
+                cand_v = self._decoding_log_probs(feed, memory)  # (B*K, V): every word of every beam
+                cand_i = paddle.arange(V, dtype="int64").unsqueeze(0).expand([B * K, V])
+            else:  # each beam's best `width` words hold the step's best `width` continuations
+                cand_v, cand_i = self._step_topk(feed, memory, width)  # (B*K, c)
+            c = cand_v.shape[1]
+            total = cand_v.reshape([B, K * c]) + paddle.to_tensor(scores, dtype=cand_v.dtype).repeat_interleave(
+                c, axis=1)  # (B, K*c)
             values, flat = paddle.topk(total, k=width, axis=-1)  # (B, width)
-            values, flat = values.numpy().astype(np.float64), flat.numpy()
+            words_of = paddle.take_along_axis(cand_i.reshape([B, K * c]), flat, axis=-1)  # (B, width)
+            values, flat, words_of = values.numpy().astype(np.float64), flat.numpy(), words_of.numpy()
             origin = np.zeros((B, K), dtype=np.int64)
             words = np.full((B, K), self.eos_id, dtype=np.int64)
             new_scores = np.full((B, K), -np.inf)
@@ -275,10 +325,10 @@ class Seq2Seq(nn.Layer):
                 if len(finished[b]) >= K:
                     continue  # done: its beams idle (score -inf) until every sentence is
                 alive = 0
-                for value, index in zip(values[b], flat[b]):
+                for value, index, word in zip(values[b], flat[b], words_of[b]):
                     if not np.isfinite(value) or alive == K:
                         break
-                    beam, word = divmod(int(index), V)
+                    beam, word = int(index) // c, int(word)
                     if word == self.eos_id:
                         if len(finished[b]) < K:
                             finished[b].append(Hypothesis(list(history[b][beam]),

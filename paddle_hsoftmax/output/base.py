@@ -147,6 +147,11 @@ class OutputLayer(nn.Layer):
         self.ignore_index = int(ignore_index)
         self.check_targets = bool(check_targets)
 
+    # whether ``predict`` is ``topk(full_log_prob)`` (callers that need a few best words of a
+    # distribution they also reshape, like the beam search with copying, then rank it densely);
+    # the H-softmax's tree search is not
+    dense_predict = True
+
     # ``[N, V]`` tables alive at the peak of ``full_log_prob``, for :func:`check_memory`: measured
     # RSS on CPU at N=2,000, V=50,000: full softmax 2.0, D-softmax 3.0, CNN-softmax 1.5, adaptive
     # 3.8 (the H-softmax overrides it)
@@ -192,6 +197,32 @@ class OutputLayer(nn.Layer):
             raise ValueError(f"k must be in [1, {self.num_classes}], got {k}")
         values, ids = paddle.topk(self.full_log_prob(hidden), k=k, axis=-1)
         return TopK(values, ids)
+
+    def sample(self, hidden: paddle.Tensor, num_samples: int = 1, temperature: float = 1.0,
+               seed: Optional[int] = None) -> paddle.Tensor:
+        """Words drawn from the distribution: ``[..., D] -> ids [..., num_samples]``.
+
+        By inverse transform over the dense ``full_log_prob`` (``cumsum`` and ``searchsorted``,
+        ``O(V)`` per row); ``temperature`` divides the log-probabilities before renormalising
+        (``p ** (1 / T)``). The H-softmax overrides this with a walk down its tree.
+
+        Args:
+            seed: ``None`` uses Paddle's global generator (``paddle.seed``); an int >= 1 gives the
+                same draws on every call.
+        """
+        _check_sampling(num_samples, temperature, seed)
+        logp = self.full_log_prob(hidden).reshape([-1, self.num_classes])  # (N, V)
+        if float(temperature) != 1.0:
+            logp = logp / float(temperature)
+        cdf = paddle.cumsum(paddle.exp(logp - paddle.logsumexp(logp, axis=-1, keepdim=True)), axis=-1)  # (N, V)
+        shape = [logp.shape[0], int(num_samples)]
+        if seed is None:
+            u = paddle.rand(shape, dtype=cdf.dtype)
+        else:
+            u = paddle.uniform(shape, dtype=cdf.dtype, min=0.0, max=1.0, seed=int(seed))
+        u = u * cdf[:, -1:]  # (N, S): the total may round below 1
+        ids = paddle.clip(paddle.searchsorted(cdf, u, right=True), max=self.num_classes - 1)  # (N, S)
+        return ids.reshape(list(hidden.shape[:-1]) + [int(num_samples)])
 
     # -- helpers -------------------------------------------------------------------------------
     def _check_hidden(self, hidden: paddle.Tensor) -> None:
@@ -270,6 +301,20 @@ class LogitOutputLayer(OutputLayer):
     def _full_log_prob(self, hidden: paddle.Tensor) -> paddle.Tensor:
         logits = self.logits(hidden)  # (N, V)
         return logits - paddle.logsumexp(logits, axis=-1, keepdim=True)
+
+
+def _check_sampling(num_samples, temperature, seed) -> None:
+    """The arguments every ``sample`` takes, checked with the rule and the value seen."""
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+        raise ValueError(f"num_samples must be an integer >= 1, got {num_samples!r}")
+    try:
+        t = float(temperature)
+    except (TypeError, ValueError):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}") from None
+    if not (t > 0 and t != float("inf")):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 1):
+        raise ValueError(f"seed must be None (Paddle's global generator) or an integer >= 1, got {seed!r}")
 
 
 def _shape_of(x: paddle.Tensor, last: Optional[int] = None):

@@ -26,7 +26,8 @@ from paddle.autograd import PyLayer
 
 from .. import fused
 from ..tree import Tree
-from .base import OutputLayer
+from .base import OutputLayer, TopK, _check_sampling
+from .tree_search import SearchResult, children_table, sample_down, search_topk
 
 __all__ = ["HierarchicalSoftmax"]
 
@@ -64,12 +65,17 @@ class HierarchicalSoftmax(OutputLayer):
         - forward: hidden ``[..., D]``, target ``[...]`` -> nll ``[...]``
         - full_log_prob: ``[..., D] -> [..., V]``; predict: ``-> ([..., k], [..., k])``
 
-    ``predict`` is exact: it ranks :meth:`full_log_prob` with ``topk`` (``O(N V D)``; a best-first
-    tree search would need data-dependent control flow that does not batch on a GPU).
+    ``predict`` is exact and searches the tree: a node's log-probability bounds every leaf below
+    it, so a level-synchronous frontier search with per-row thresholds finds the top-k while
+    scoring a few dozen nodes per row of a trained tree instead of all V-1 (:meth:`search`,
+    :mod:`.tree_search`); ``sample`` draws words by walking down the tree, ``O(path length)``.
     """
 
     # [N, V]-sized tables at the peak of full_log_prob (measured: 7.1; see OutputLayer)
     full_log_prob_tables = 8
+    # predict searches the tree; "auto" | "search" | "dense" is the default method of predict
+    dense_predict = False
+    predict_method = "auto"
 
     def __init__(
         self,
@@ -266,6 +272,141 @@ class HierarchicalSoftmax(OutputLayer):
         per_node = F.softplus(-signs * logits) * paddle.abs(signs)  # (N, K, L)
         return per_node.sum(axis=-1)  # (N, K)
 
+    # -- exact top-k search and sampling down the tree ------------------------------------------
+    def predict(self, hidden: paddle.Tensor, k: int = 1, method: Optional[str] = None,
+                width: Optional[int] = None) -> TopK:
+        """Exact top-k words: ``[..., D] -> (log_probs[..., k], ids[..., k])``, best first.
+
+        Args:
+            k: words per position, ``1 <= k <= V``.
+            method: ``"search"``: the pruned search down the tree (:meth:`search`); ``"dense"``:
+                ``topk(full_log_prob)``; ``"auto"`` (default): the search unless the tree is so
+                small that the dense pass costs less (:meth:`search_pays`), and always the
+                dense pass under ``paddle.jit.to_static`` (the search's widening decision is
+                made on the host). None: the layer's ``predict_method`` attribute ("auto").
+            width: the search's first frontier width (default :meth:`search_width`).
+
+        Both methods return the same words and log-probabilities (ties aside; the values agree
+        to rounding).
+        """
+        if not 1 <= k <= self.num_classes:
+            raise ValueError(f"k must be in [1, {self.num_classes}], got {k}")
+        method = self.predict_method if method is None else method
+        if method not in ("auto", "search", "dense"):
+            raise ValueError(f"method must be 'auto', 'search' or 'dense', got {method!r}")
+        self._check_hidden(hidden)
+        if method == "dense" or not paddle.in_dynamic_mode() or (method == "auto" and not self.search_pays(k)):
+            return super().predict(hidden, k)
+        found = self.search(hidden.reshape([-1, self.feature_size]), k, width)
+        shape = list(hidden.shape[:-1]) + [k]
+        return TopK(found.log_probs.reshape(shape), found.ids.reshape(shape))
+
+    def search_width(self, k: int) -> int:
+        """Nodes expanded per row and step for top-``k``: ``max(8, 2k)`` (measured on the trained
+        bigram model of ``scripts/bench_predict.py``); the queue holds 8 times as many."""
+        return max(8, 2 * k)
+
+    def search_pays(self, k: int) -> bool:
+        """Whether the search is expected to beat the dense pass: not for tiny trees, where its
+        queue (8 W nodes per row, W = :meth:`search_width`) would hold a fair part of the
+        ``V - 1`` inner nodes the dense pass scores."""
+        return 32 * self.search_width(k) < self.num_inner
+
+    def search(self, hidden: paddle.Tensor, k: int, width: Optional[int] = None) -> SearchResult:
+        """Exact top-k of flat ``hidden[N, D]`` by the batched best-first search
+        (:func:`~paddle_hsoftmax.output.tree_search.search_topk`).
+
+        A first pass runs every row with width W and a queue of 8W nodes; rows whose pruned nodes
+        could still beat their k-th result (or, without per-step reads on a GPU, rows not
+        finished in the step budget) run again with 4 times the width, queue and steps (one host
+        read of an ``[N]`` flag per pass decides which rows); rows still inexact then, or once a
+        pass would cost about what the dense pass costs, take ``topk(full_log_prob)``.
+
+        Returns a :class:`~paddle_hsoftmax.output.tree_search.SearchResult`: ``log_probs, ids
+        [N, k]``, ``exact`` (all True), ``expanded [N]`` (inner nodes scored per row over all
+        passes; ``V - 1`` added for a dense row) and ``passes [N]`` (search passes per row, 0 for
+        rows finished by the dense pass).
+        """
+        if not 1 <= k <= self.num_classes:
+            raise ValueError(f"k must be in [1, {self.num_classes}], got {k}")
+        width = self.search_width(k) if width is None else int(width)
+        if width < 1:
+            raise ValueError(f"width must be >= 1, got {width}")
+        cache = self._tree_cache()
+        # on CPU the per-step reads are free; on a GPU they would sync every step
+        read_back = hidden.place.is_cpu_place()
+        steps = max(1, self.num_inner // (2 * width)) if read_back else 4 * self.max_length
+
+        def run(h, w, s):
+            return search_topk(h, self.weight, self.bias, cache.children, k, w, 8 * w, s, read_back)
+
+        found = run(hidden, width, steps)
+        values, ids, expanded = found.log_probs, found.ids, found.expanded
+        passes = paddle.ones_like(expanded)
+        rows, exact = None, found.exact  # rows of the last pass (None: all)
+        for attempt in range(2):
+            bad = np.flatnonzero(~exact.numpy())  # the one host read per pass
+            if bad.size == 0:
+                break
+            bad = paddle.to_tensor(bad)
+            rows = bad if rows is None else paddle.gather(rows, bad)
+            width, steps = 4 * width, 4 * steps
+            sub = paddle.gather(hidden, rows)  # (n, D)
+            if attempt == 1 or 32 * width >= self.num_inner:
+                dense_v, dense_i = paddle.topk(self._full_log_prob(sub), k=k, axis=-1)  # (n, k)
+                values = paddle.scatter(values, rows, dense_v)
+                ids = paddle.scatter(ids, rows, dense_i)
+                expanded = paddle.scatter(expanded, rows, paddle.gather(expanded, rows) + self.num_inner)
+                passes = paddle.scatter(passes, rows, paddle.zeros_like(rows))
+                break
+            found = run(sub, width, steps)
+            values = paddle.scatter(values, rows, found.log_probs)
+            ids = paddle.scatter(ids, rows, found.ids)
+            expanded = paddle.scatter(expanded, rows, paddle.gather(expanded, rows) + found.expanded)
+            passes = paddle.scatter(passes, rows, paddle.gather(passes, rows) + 1)
+            exact = found.exact
+        return SearchResult(values, ids, paddle.ones_like(values[:, 0]).astype("bool"), expanded, passes)
+
+    def sample(self, hidden: paddle.Tensor, num_samples: int = 1, temperature: float = 1.0,
+               seed: Optional[int] = None) -> paddle.Tensor:
+        """Words drawn by walking down the tree: ``[..., D] -> ids [..., num_samples]``.
+
+        ``O(path length)`` per draw: at each node one uniform against ``sigmoid(z / temperature)``
+        (``z = h . v + b``) picks the branch, for all rows and draws at once
+        (:func:`~paddle_hsoftmax.output.tree_search.sample_down`). With ``temperature = 1`` the
+        draws follow :meth:`full_log_prob` exactly. Another temperature scales every node's
+        logit, the tree's own temperature: it sharpens (< 1) or flattens (> 1) each branch, which
+        is not ``p(w) ** (1 / T)`` renormalised over the vocabulary (that would need the dense
+        pass; :meth:`OutputLayer.sample` does that for the other layers).
+
+        Args:
+            seed: ``None`` uses Paddle's global generator (``paddle.seed``); an int >= 1 gives the
+                same draws on every call.
+        """
+        self._check_hidden(hidden)
+        _check_sampling(num_samples, temperature, seed)
+        flat = hidden.reshape([-1, self.feature_size])  # (N, D)
+        cache = self._tree_cache()
+        ids = sample_down(flat, self.weight, self.bias, cache.children, int(num_samples), self.max_length,
+                          float(temperature), seed, stop_early=flat.place.is_cpu_place())  # (N, S)
+        return ids.reshape(list(hidden.shape[:-1]) + [int(num_samples)])
+
+    def _tree_cache(self) -> "_TreeCache":
+        """What the search, the sampler and ``full_log_prob`` derive from the path tables, built
+        once per tree.
+
+        A ``set_state_dict`` writes new tables into the same buffer tensors (``Tensor.set_value``:
+        same object, same version counter), so neither identity nor ``_inplace_version`` reveals
+        it. The cache therefore keeps a device copy of the tables and compares them on the device
+        (``equal_all``, ``O(V L)``): one bool read per call, never the ``[V, L]`` tables; a
+        buffer replaced by assignment (another tensor object) rebuilds without the compare."""
+        nodes, codes = self.path_nodes, self.path_codes
+        cache = getattr(self, "_tree_tables", None)
+        if cache is None or not cache.holds(nodes, codes) or not cache.current():
+            cache = _TreeCache(nodes, codes)
+            self._tree_tables = cache
+        return cache
+
     def _full_log_prob(self, hidden: paddle.Tensor) -> paddle.Tensor:
         """Every word's log-probability, top-down: each node's log-probability is its parent's
         plus the log-sigmoid of the branch taken, one tree level at a time, so every inner node
@@ -284,64 +425,24 @@ class HierarchicalSoftmax(OutputLayer):
         levels, leaf_order = self._levels()
         inner = paddle.zeros([1, paddle.shape(hidden)[0]], dtype=logits.dtype)  # (1, N): the root, log p = 0
         leaves = []
-        for parent_pos, branch_row, is_leaf in levels:
+        for parent_pos, branch_row, leaf_rows, inner_rows in levels:
             # children of this level: parent's log-prob + the branch's log-sigmoid
-            child = paddle.gather(inner, paddle.to_tensor(parent_pos)) + paddle.gather(
-                branch, paddle.to_tensor(branch_row)
-            )  # (children, N)
-            leaves.append(paddle.gather(child, paddle.to_tensor(np.flatnonzero(is_leaf))))
-            inner = paddle.gather(child, paddle.to_tensor(np.flatnonzero(~is_leaf)))
+            child = paddle.gather(inner, parent_pos) + paddle.gather(branch, branch_row)  # (children, N)
+            leaves.append(paddle.gather(child, leaf_rows))
+            inner = paddle.gather(child, inner_rows)
         log_p = paddle.concat(leaves, axis=0)  # (V, N), leaves in level order
-        return paddle.gather(log_p, paddle.to_tensor(leaf_order)).t()  # (N, V), word order
+        return paddle.gather(log_p, leaf_order).t()  # (N, V), word order
 
     def _levels(self):
-        """The tree by levels, from the path tables.
-
-        Cached with a host copy of the tables, which each call compares in full (one read of
-        the ``[V, L]`` tables: ``full_log_prob`` serves evaluation and decoding, never the
-        training forward), so a ``set_state_dict`` that brings another tree of the same shape
-        is never served stale levels.
+        """The tree by levels as device index tensors, built once per tree (see
+        :meth:`_tree_cache`: no host read of the tables unless they changed).
 
         Returns ``(levels, leaf_order)``: for each depth ``d``, the children at depth ``d + 1``
         as ``(position of each child's parent among the inner nodes at depth d, its row in
-        the branch table, whether it is a leaf)``; ``leaf_order[w]`` is word w's row in the
-        concatenation of the levels' leaves.
+        the branch table, the positions of the leaves among them, those of the inner nodes)``;
+        ``leaf_order[w]`` is word w's row in the concatenation of the levels' leaves.
         """
-        nodes, codes = self.path_nodes.numpy(), self.path_codes.numpy()
-        cached = getattr(self, "_levels_cache", None)
-        if cached is not None and np.array_equal(cached[0], nodes) and np.array_equal(cached[1], codes):
-            return cached[2]
-        lengths = (codes >= 0).sum(axis=1)
-        V, n_inner = nodes.shape[0], self.num_inner
-        # every edge (parent inner node, code, child) with the child's depth; a child is inner
-        # node nodes[w, j+1] or, at the end of the path, the leaf w (id n_inner + w)
-        parent, code, child, depth = [], [], [], []
-        for j in range(nodes.shape[1]):
-            rows = np.flatnonzero(lengths > j)
-            last = lengths[rows] == j + 1
-            parent.append(nodes[rows, j])
-            code.append(codes[rows, j])
-            child.append(np.where(last, n_inner + rows, nodes[rows, np.minimum(j + 1, nodes.shape[1] - 1)]))
-            depth.append(np.full(rows.size, j + 1))
-        parent, code, child, depth = map(np.concatenate, (parent, code, child, depth))
-        _, first = np.unique(child, return_index=True)  # each edge once (shared path prefixes repeat it)
-        parent, code, child, depth = parent[first], code[first], child[first], depth[first]
-        levels, leaf_cols = [], []
-        position = {0: 0}  # inner node -> position among the inner nodes of its level
-        for d in range(1, int(depth.max()) + 1):
-            at = np.flatnonzero(depth == d)
-            order = at[np.argsort(child[at], kind="stable")]
-            is_leaf = child[order] >= n_inner
-            parent_pos = np.fromiter((position[p] for p in parent[order]), dtype=np.int64, count=order.size)
-            branch_row = parent[order] + code[order].astype(np.int64) * n_inner
-            levels.append((parent_pos, branch_row, is_leaf))
-            inner_children = child[order][~is_leaf]
-            position = {int(c): i for i, c in enumerate(inner_children)}
-            leaf_cols.append(child[order][is_leaf] - n_inner)
-        leaf_order = np.empty(V, dtype=np.int64)
-        leaf_order[np.concatenate(leaf_cols)] = np.arange(V)
-        self._levels_cache = (nodes, codes, (levels, leaf_order))
-        return levels, leaf_order
+        return self._tree_cache().levels()
 
     def _full_log_prob_by_paths(self, hidden: paddle.Tensor) -> paddle.Tensor:
         """Every word's log-probability as the sum over its padded path (one ``[N, V]`` gather
@@ -374,6 +475,69 @@ class _ScaleGrad(PyLayer):
     def backward(ctx, grad):
         (scale,) = ctx.saved_tensor()
         return grad * scale.unsqueeze(-1).expand(grad.shape), None
+
+
+class _TreeCache:
+    """Tables derived from one tree's ``path_nodes`` / ``path_codes`` buffers (see
+    ``HierarchicalSoftmax._tree_cache``): the child table of the search and the sampler (built on
+    the device), and, on first use, the level tables of ``full_log_prob`` (built on the host from
+    one read of the tables, kept on the device)."""
+
+    def __init__(self, nodes: paddle.Tensor, codes: paddle.Tensor) -> None:
+        self.nodes, self.codes = nodes, codes  # the buffer tensors themselves (identity)
+        self.nodes_copy, self.codes_copy = nodes.clone(), codes.clone()  # their values, on their device
+        self.children = children_table(nodes, codes)  # (2(V-1),)
+        self._levels = None
+
+    def holds(self, nodes: paddle.Tensor, codes: paddle.Tensor) -> bool:
+        return nodes is self.nodes and codes is self.codes
+
+    def current(self) -> bool:
+        """The buffers still hold the tables this cache was built from (one bool read)."""
+        same = paddle.logical_and(paddle.equal_all(self.nodes, self.nodes_copy),
+                                  paddle.equal_all(self.codes, self.codes_copy))
+        return bool(same)
+
+    def levels(self):
+        if self._levels is None:
+            self._levels = _level_tables(self.nodes_copy.numpy(), self.codes_copy.numpy())
+        return self._levels
+
+
+def _level_tables(nodes: np.ndarray, codes: np.ndarray):
+    """``HierarchicalSoftmax._levels`` from host copies of the path tables."""
+    lengths = (codes >= 0).sum(axis=1)
+    V = nodes.shape[0]
+    n_inner = V - 1
+    # every edge (parent inner node, code, child) with the child's depth; a child is inner
+    # node nodes[w, j+1] or, at the end of the path, the leaf w (id n_inner + w)
+    parent, code, child, depth = [], [], [], []
+    for j in range(nodes.shape[1]):
+        rows = np.flatnonzero(lengths > j)
+        last = lengths[rows] == j + 1
+        parent.append(nodes[rows, j])
+        code.append(codes[rows, j])
+        child.append(np.where(last, n_inner + rows, nodes[rows, np.minimum(j + 1, nodes.shape[1] - 1)]))
+        depth.append(np.full(rows.size, j + 1))
+    parent, code, child, depth = map(np.concatenate, (parent, code, child, depth))
+    _, first = np.unique(child, return_index=True)  # each edge once (shared path prefixes repeat it)
+    parent, code, child, depth = parent[first], code[first], child[first], depth[first]
+    levels, leaf_cols = [], []
+    position = {0: 0}  # inner node -> position among the inner nodes of its level
+    for d in range(1, int(depth.max()) + 1):
+        at = np.flatnonzero(depth == d)
+        order = at[np.argsort(child[at], kind="stable")]
+        is_leaf = child[order] >= n_inner
+        parent_pos = np.fromiter((position[p] for p in parent[order]), dtype=np.int64, count=order.size)
+        branch_row = parent[order] + code[order].astype(np.int64) * n_inner
+        levels.append(tuple(paddle.to_tensor(a, dtype="int64") for a in
+                            (parent_pos, branch_row, np.flatnonzero(is_leaf), np.flatnonzero(~is_leaf))))
+        inner_children = child[order][~is_leaf]
+        position = {int(c): i for i, c in enumerate(inner_children)}
+        leaf_cols.append(child[order][is_leaf] - n_inner)
+    leaf_order = np.empty(V, dtype=np.int64)
+    leaf_order[np.concatenate(leaf_cols)] = np.arange(V)
+    return levels, paddle.to_tensor(leaf_order)
 
 
 def _tree_from_tables(nodes, codes, kind: str) -> Tree:
