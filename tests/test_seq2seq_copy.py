@@ -232,7 +232,8 @@ def test_seq2seq_retrieve_copy_command_and_predict(cedict_slice, tmp_path, capsy
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["config"]["retrieve"] == 1 and metrics["config"]["copy"] is True
     rerank = metrics["rerank"]
-    assert rerank["candidates"] == 10 and rerank["tuned_on"] == 50 and rerank["weight"] >= 0
+    assert rerank["candidates"] == 10 and rerank["tuned_on"] == 50
+    assert str(rerank["weight"]) in rerank["valid_bleu_by_weight"]  # a weight of the tuning grid
     assert rerank["decode"] == "rerank" and rerank["valid_bleu"] == max(rerank["valid_bleu_by_weight"].values())
     assert metrics["test_rerank_bleu"] == rerank["bleu"] and {"bleu", "chrf"} <= set(rerank["retrieval_only"])
     assert rerank["valid_bleu_by_weight"][str(rerank["weight"])] == max(rerank["valid_bleu_by_weight"].values())
@@ -242,6 +243,12 @@ def test_seq2seq_retrieve_copy_command_and_predict(cedict_slice, tmp_path, capsy
     memory = (out / "retrieval_memory.tsv").read_text(encoding="utf-8").splitlines()
     assert len(memory) == 500 and memory[0] == " ".join(short[0][0]) + "\t" + " ".join(short[0][1])
     translate, config = load_translator(out)
+    # the reported rerank BLEU is that of what the saved run outputs (its chosen decoding) on the test pairs
+    from paddle_hsoftmax.pipeline.translate import bleu_chrf
+
+    test_pairs = short[550:570]
+    outputs = translate(["".join(s) for s, _ in test_pairs])
+    assert rerank["bleu"] == pytest.approx(bleu_chrf([h.split() for h in outputs], [list(t) for _, t in test_pairs])["bleu"])
     lines = tmp_path / "in.txt"
     lines.write_text("火山\n电脑\n", encoding="utf-8")
     assert main(["predict", str(out), "--input", str(lines)]) == 0
