@@ -57,13 +57,6 @@ def write_pd_slice(path: Path, lines: int) -> Path:
     return path
 
 
-def write_pd_slice(path: Path, lines: int) -> Path:
-    """The first ``lines`` lines of People's Daily (word/TAG format) written to ``path``."""
-    with open(peoples_daily_path(), encoding="utf-8") as src:
-        path.write_text("".join(itertools.islice(src, lines)), encoding="utf-8")
-    return path
-
-
 @pytest.fixture(scope="session")
 def pd_counts() -> np.ndarray:
     """Word counts of People's Daily 1998-01 with min_count 5, sorted by decreasing count."""
