@@ -272,3 +272,37 @@ def test_resuming_a_finished_run_keeps_honest_rates(pd_slice, tmp_path):
     assert again["steps"] == first["steps"]
     assert again["train_wall_seconds"] >= first["train_wall_seconds"]
     assert again["words_per_sec"] <= first["words_per_sec"] * 1.01
+
+
+def test_tiny_vocabulary_end_to_end(tmp_path, capsys):
+    """A vocabulary of 5 words (fewer than the 8 neighbours asked for) that holds a probe word:
+    training finishes, metrics.json is written, and the neighbours are every other word, best
+    first, as the cosines of the written vectors give them."""
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text("中国 经济 发展 很 快\n很 快 中国 发展 经济\n" * 40, encoding="utf-8")
+    out = tmp_path / "run"
+    assert main(["word2vec", "--corpus", str(corpus), "--output-dir", str(out), "--min-count", "1", "--dim", "8",
+                 "--epochs", "1", "--no-progress"]) == 0
+    assert "中国:" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["vocab_size"] == 5
+    words, vectors = Vocab.load_tsv(out / "vocab.tsv").words, np.loadtxt(out / "vectors.txt", skiprows=1,
+                                                                          usecols=range(1, 9), encoding="utf-8")
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    sims = unit @ unit[words.index("中国")]
+    expected = [words[j] for j in np.argsort(-sims, kind="stable") if words[j] != "中国"]
+    assert metrics["nearest"]["中国"] == expected
+
+
+def test_nearest_asks_for_more_than_the_vocabulary():
+    from paddle_hsoftmax.tasks.word2vec import Word2VecTask as W
+
+    class Fake:
+        vocab = Vocab.build([["a", "b", "a"]], min_count=1)
+
+        def vectors(self):
+            return np.array([[1.0, 0.0], [0.6, 0.8]])
+
+    got = W.nearest(Fake(), ["a", "b", "zzz"], k=8)
+    assert got == {"a": [("b", pytest.approx(0.6))], "b": [("a", pytest.approx(0.6))]}
+    assert W.nearest(Fake(), ["a"], k=0) == {"a": []}

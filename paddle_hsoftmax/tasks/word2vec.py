@@ -238,18 +238,20 @@ class Word2VecTask(Task):
         return self.net.vectors()
 
     def nearest(self, words: Sequence[str], k: int = 8) -> Dict[str, List[Tuple[str, float]]]:
-        """Cosine nearest neighbours of the given words that are in the vocabulary."""
-        vec = self.vectors().astype(np.float64)
+        """Cosine nearest neighbours of the given words that are in the vocabulary: the ``k``
+        (at most V - 1: every other word of a small vocabulary) most similar, best first."""
+        vec = self.vectors().astype(np.float64)  # (V, dim)
         unit = vec / np.maximum(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12)
+        k = max(0, min(k, len(unit) - 1))
         out = {}
         for w in words:
             i = self.vocab.index.get(w)
             if i is None:
                 continue
-            sims = unit @ unit[i]
+            sims = unit @ unit[i]  # (V,)
             sims[i] = -np.inf
-            top = np.argpartition(-sims, k)[:k]
-            top = top[np.argsort(-sims[top])]
+            top = np.argpartition(-sims, k - 1)[:k] if k else np.zeros(0, dtype=np.int64)
+            top = top[np.argsort(-sims[top], kind="stable")]
             out[w] = [(self.vocab.words[j], float(sims[j])) for j in top]
         return out
 
