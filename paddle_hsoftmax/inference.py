@@ -9,14 +9,22 @@ tokenizer). Loading needs none of the training code's data: only
 Exported signatures (all int64):
 - classifier: ``(tokens [B, T], lengths [B]) -> log-probabilities [B, C]``;
 - tagger: ``(tokens [B, T], lengths [B][, chars [B, T, W]]) -> emission scores [B, T, K]``; a CRF
-  tagger's transition scores are saved beside it (``inference/crf.pdparams``) and decoding
+  tagger's transition scores are saved beside it (``inference/crf.safetensors``) and decoding
   (Viterbi, or the per-step argmax) runs on the loaded scores.
+
+Nothing loaded here unpickles (see :mod:`paddle_hsoftmax.safe_io`). ``paddle.jit.load`` with
+Paddle's PIR program format (``model.json`` + ``model.pdiparams``, the default in Paddle 3) parses
+the program as JSON and the parameters with Paddle's C++ tensor reader; its *old* loader (taken when
+``FLAGS_enable_pir_api=0``) unpickles ``model.pdiparams.info`` (checked in Paddle 3.3.1's
+``jit/translated_layer.py``), so the loaders here refuse to run with that flag off, and the exporter
+removes any ``.info`` file. A damaged or empty export is one line naming the file.
 
 An encoder-decoder (``train.py seq2seq``) is not exported: its beam search is a Python loop over
 decoder steps. :func:`load_translator` rebuilds the model from the run's settings and the two
 vocabularies (``source_tokens.txt``, ``target_vocab.tsv``; the output layer, H-softmax tree
 included, is a function of the target words and counts) and loads the best checkpoint's
-parameters with ``paddle.load``; so it needs this package, but no data.
+parameters (a safetensors file, :func:`~paddle_hsoftmax.safe_io.load_state`); so it needs this
+package, but no data.
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from .data.text import CorpusError, tokenize
 from .pipeline.encoding import pad
 from .rundir import RunDir
 
-__all__ = ["export_model", "export_dir", "load_classifier", "load_tagger", "load_translator", "run_kind"]
+__all__ = ["export_model", "export_dir", "load_jit", "load_classifier", "load_tagger", "load_translator", "run_kind"]
 
 
 def _fsync_tree(directory: Path) -> None:
@@ -80,9 +88,12 @@ def export_model(model, directory: Path, with_chars: bool = False) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     paddle.jit.save(static, str(tmp / "model"))
+    (tmp / "model.pdiparams.info").unlink(missing_ok=True)  # a pickle (old loader only): never shipped
     crf = getattr(model, "crf", None)
     if crf is not None:
-        paddle.save(crf.state_dict(), str(tmp / "crf.pdparams"))
+        from .safe_io import save_tensors
+
+        save_tensors(tmp / "crf.safetensors", crf.state_dict())
     _fsync_tree(tmp)
     shutil.rmtree(old, ignore_errors=True)
     if directory.exists():
@@ -98,15 +109,77 @@ def run_kind(run_dir: Path) -> str:
     return RunDir(run_dir).kind
 
 
-def _load(run: RunDir, names_file: str, kind: str):
+def load_jit(directory: Path):
+    """``paddle.jit.load(directory / "model")``, data only: refuses Paddle's old loader (it
+    unpickles ``model.pdiparams.info``) and a pickle in the directory; a missing, empty or damaged
+    ``model.json`` / ``model.pdiparams`` is a one-line :class:`CorpusError` naming the file."""
+    import json
+
     import paddle
 
+    from .safe_io import check_not_pickle
+
+    directory = Path(directory)
+    if not paddle.framework.use_pir_api():
+        raise CorpusError(f"{directory}: not loaded with FLAGS_enable_pir_api=0: Paddle's old program loader "
+                          "unpickles model.pdiparams.info, which runs code a stranger's file may hold; unset the flag")
+    program, params = directory / "model.json", directory / "model.pdiparams"
+    for path in (program, params):
+        if not path.is_file():
+            raise CorpusError(f"{path}: missing (the run's paddle.jit export is incomplete: train it again)")
+        check_not_pickle(path, "inference file")
+        if path.stat().st_size == 0:
+            raise CorpusError(f"{path}: empty (a damaged paddle.jit export: train the run again)")
+    try:
+        with open(program, "rb") as f:
+            json.load(f)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise CorpusError(f"{program}: damaged paddle.jit program, not JSON ({exc})") from None
+    try:
+        model = paddle.jit.load(str(directory / "model"))
+    except Exception as exc:  # Paddle's C++ readers raise RuntimeError, ValueError, KeyError on damage
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        culprit = program if "model file" in str(exc) else params
+        raise CorpusError(f"{culprit}: damaged paddle.jit export ({lines[0] if lines else type(exc).__name__})") \
+            from None
+    model.eval()
+    return model
+
+
+def _read_names(run: RunDir, name: str) -> List[str]:
+    path = run.file(name)
+    try:
+        return path.read_text(encoding="utf-8").split("\n")[:-1]
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _load(run: RunDir, names_file: str, kind: str):
     run.require("tokens.txt", names_file, kind=kind)
     config = run.settings()
-    names = run.file(names_file).read_text(encoding="utf-8").split("\n")[:-1]
-    model = paddle.jit.load(str(run.inference / "model"))
-    model.eval()
+    names = _read_names(run, names_file)
+    if not names:
+        raise CorpusError(f"{run.file(names_file)}: empty (one name per line expected)")
+    model = load_jit(run.inference)
     return config, names, model
+
+
+def _set_params(layer, saved, path: Path) -> None:
+    """``layer.set_state_dict(saved)`` after checking that every parameter is there with its
+    shape (``set_state_dict`` would only warn and keep the initial values)."""
+    import paddle
+
+    missing, differ = [], []
+    for name, param in layer.state_dict().items():
+        if name not in saved:
+            missing.append(name)
+        elif list(saved[name].shape) != list(param.shape):
+            differ.append(f"{name} {list(saved[name].shape)} vs {list(param.shape)}")
+    if missing or differ:
+        what = (f"missing {missing[0]}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")) if missing \
+            else f"other shapes: {differ[0]}"
+        raise CorpusError(f"{path}: does not fit the run's model ({what}); a file from another run?")
+    layer.set_state_dict({k: paddle.to_tensor(v) if isinstance(v, np.ndarray) else v for k, v in saved.items()})
 
 
 def load_classifier(run_dir: Path) -> Tuple[Callable, List[str]]:
@@ -144,9 +217,18 @@ def load_tagger(run_dir: Path) -> Tuple[Callable, List[str]]:
     config, tags, model = _load(run, "tags.txt", "tag")
     inputs = TaggerInputs.load(run.path)
     crf = None
-    if (run.inference / "crf.pdparams").exists():
+    legacy = run.inference / "crf.pdparams"
+    if legacy.exists() and not run.crf_params.exists():
+        from .safe_io import check_not_pickle
+
+        check_not_pickle(legacy, "CRF parameters file")  # what 0.1.0 wrote: refused, with how to convert
+        raise CorpusError(f"{legacy}: not a safetensors file; expected {run.crf_params.name} beside it")
+    if run.crf_params.exists() or config.get("crf"):
+        from .safe_io import load_tensors
+
         crf = LinearChainCRF(len(tags))
-        crf.set_state_dict(paddle.load(str(run.inference / "crf.pdparams")))
+        saved = load_tensors(run.crf_params, "CRF parameters file")
+        _set_params(crf, saved, run.crf_params)
 
     def predict(texts: Sequence[str], batch_size: int = 128):
         tokens = [tokenize(t, config["tokenizer"]) for t in texts]
@@ -172,8 +254,8 @@ def load_translator(run_dir: Path):
     chose, recorded in ``run.json``: the model reranking the retrieved training glosses, or beam
     search with the run's beam size; a given ``beam_size`` forces beam search, 0 = greedy), from
     ``checkpoints/best.pdckpt`` (the best validation BLEU); retrieval and reranking read the run's
-    ``retrieval_memory.tsv``. No ``paddle.jit`` export: the parameters are loaded with
-    ``paddle.load`` into a model built from the run's settings and saved vocabularies (and its
+    ``retrieval_memory.tsv``. No ``paddle.jit`` export: the parameters (safetensors, never a
+    pickle) are loaded into a model built from the run's settings and saved vocabularies (and its
     ``target_tree.npz`` for a clustered H-softmax tree)."""
     import paddle
 
@@ -202,7 +284,12 @@ def load_translator(run_dir: Path):
         run.require("target_tree.npz", kind="seq2seq")
         tree = Tree.load(run.file("target_tree.npz"))
     model = build_model(config, source_vocab, target_vocab, tree=tree)
-    model.set_state_dict(paddle.load(str(run.best_checkpoint))["model"])
+    from .safe_io import load_state
+
+    saved = load_state(run.best_checkpoint, "checkpoint")
+    if not isinstance(saved, dict) or not isinstance(saved.get("model"), dict):
+        raise CorpusError(f"{run.best_checkpoint}: not a model checkpoint (no model parameters in it)")
+    _set_params(model, saved["model"], run.best_checkpoint)
     model.eval()
     memory = None
     if config.retrieve or config.candidates:

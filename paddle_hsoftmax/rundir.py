@@ -5,10 +5,17 @@ Layout (every command)::
     OUTPUT_DIR/
       run.json              the record: kind, settings, versions, status, files, values chosen after training
       metrics.json          the scores (written last: its presence marks a finished run)
-      checkpoints/          last.pdckpt (resume), best.pdckpt (the selected model)
+      checkpoints/          last.pdckpt (resume), best.pdckpt (the selected model): safetensors files
       vdl/                  VisualDL logs
-      inference/            paddle.jit export (classify, tag)
+      inference/            paddle.jit export (classify, tag): model.json, model.pdiparams, and
+                            crf.safetensors (a CRF tagger's transitions)
       ...                   the task's own files (vocabularies, vectors, trees), listed in run.json
+
+Nothing in it is a pickle (see :mod:`paddle_hsoftmax.safe_io`): every file a loader reads is data
+(safetensors, JSON, TSV/text, ``np.load(allow_pickle=False)`` trees, Paddle's PIR program JSON and
+parameter file), so ``predict`` or ``--resume`` of a directory someone else wrote runs no code of
+theirs. :meth:`RunDir.pickle_files` lists what an older version (0.1.0) left as pickles;
+``python -m paddle_hsoftmax.convert RUN_DIR`` converts them (unpickling only when asked).
 
 ``run.json`` is written when training starts (status ``running``: an interrupted run knows what
 it was) and again when it finishes (status ``finished``, the files it holds, and what was chosen
@@ -93,6 +100,23 @@ class RunDir:
     @property
     def best_checkpoint(self) -> Path:
         return self.checkpoints / "best.pdckpt"
+
+    @property
+    def crf_params(self) -> Path:
+        """``inference/crf.safetensors``: a CRF tagger's transition scores."""
+        return self.inference / "crf.safetensors"
+
+    LEGACY_PICKLES = ("checkpoints/last.pdckpt", "checkpoints/best.pdckpt", "inference/crf.pdparams",
+                      "inference/model.pdiparams.info")
+
+    def pickle_files(self) -> List[Path]:
+        """The run's files that are pickles (what paddle_hsoftmax 0.1.0 wrote, or what someone
+        planted): found by their first bytes, never parsed."""
+        from .safe_io import is_pickle
+
+        inference = self.inference.relative_to(self.path).as_posix()
+        names = [n.replace("inference/", inference + "/", 1) for n in self.LEGACY_PICKLES]
+        return [self.path / n for n in names if (self.path / n).is_file() and is_pickle(self.path / n)]
 
     @property
     def vdl(self) -> Path:

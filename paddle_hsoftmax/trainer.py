@@ -6,9 +6,12 @@ optimizer and the data; it yields host-side batches for an epoch *deterministica
 and ends with the parameters an uninterrupted run would have.
 
 Checkpoints (``OUTPUT_DIR/checkpoints/last.pdckpt``: model, optimizer, trainer position, the
-random generators' states and the task's own resume state, if it has one) are written to a
-temporary file, fsynced and renamed (:func:`atomic_save`) every ``checkpoint_every`` steps, every
-epoch and at the end, so a run killed at any moment, mid-write included, resumes from the last
+random generators' states and the task's own resume state, if it has one) are data only: one
+safetensors file per checkpoint, the tensors by name and the rest as JSON in its header
+(:func:`~paddle_hsoftmax.safe_io.save_state`; never a pickle, so ``--resume`` of a directory
+someone else wrote runs no code of theirs: a pickle there is refused in one line). They are written
+to a temporary file, fsynced and renamed every ``checkpoint_every`` steps, every epoch and at the
+end, so a run killed at any moment, mid-write included, resumes from the last
 complete checkpoint and ends with the same parameters and scores as an uninterrupted run
 (``scripts/reliability.py`` kills real runs to check it).
 
@@ -34,6 +37,7 @@ import paddle.distributed as dist
 from .errors import ConfigError, UserError
 from .export import atomic_path
 from .rundir import RunDir
+from .safe_io import load_state, save_state
 
 __all__ = ["TrainerConfig", "TrainerState", "Task", "StepResult", "Trainer", "TrainingDiverged", "atomic_save"]
 
@@ -195,11 +199,20 @@ class Task:
 SAVE_DELAY_ENV = "PADDLE_HSOFTMAX_SAVE_DELAY"
 
 
+def save_delay() -> float:
+    """``$PADDLE_HSOFTMAX_SAVE_DELAY`` seconds (kill tests only; 0 when unset)."""
+    return float(os.environ.get(SAVE_DELAY_ENV) or 0.0)
+
+
 def atomic_save(obj: Any, path: Path) -> None:
     """``paddle.save`` to ``path`` through ``path + ".tmp"``: write, fsync, rename, fsync the
     directory (:func:`paddle_hsoftmax.export.atomic_path`); a failed write removes the temporary
     file. A reader, or a run killed at any moment, finds the old file or the new one, never a part
     of one.
+
+    A pickle writer, kept for callers' own files: the trainer no longer uses it (its checkpoints
+    are :func:`~paddle_hsoftmax.safe_io.save_state` files), and ``paddle.load`` of what it wrote
+    runs code, so never load such a file from someone else.
 
     For kill tests only: with the environment variable ``PADDLE_HSOFTMAX_SAVE_DELAY=SECONDS`` it
     pauses that long between the complete temporary file and the rename, so that a test can
@@ -286,8 +299,8 @@ class Trainer:
             self.state.best, self.state.best_epoch, self.state.stale = value, self.state.epoch, 0
             if self.rank == 0:
                 self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-                atomic_save({"model": task.model.state_dict(), "epoch": self.state.epoch, name: value},
-                            self.best_path)
+                save_state(self.best_path, {"model": task.model.state_dict(), "epoch": self.state.epoch,
+                                            name: value}, delay=save_delay())
             return False
         self.state.stale += 1
         return bool(self.config.patience) and self.state.stale >= self.config.patience
@@ -295,7 +308,9 @@ class Trainer:
     def load_best(self, task: Task) -> None:
         """Put the best model's parameters (by ``task.selection_metric``) back into the task."""
         if self.best_path.exists():
-            task.model.set_state_dict(paddle.load(str(self.best_path))["model"])
+            saved = load_state(self.best_path)["model"]
+            _check_shapes(self.best_path, task.model, saved)
+            task.model.set_state_dict(saved)
 
     def _update_wall(self) -> None:
         if self._wall_start is not None:
@@ -329,7 +344,7 @@ class Trainer:
         resume_state = task.resume_state()
         if resume_state is not None:
             ckpt["task"] = resume_state
-        atomic_save(ckpt, self.checkpoint_path)
+        save_state(self.checkpoint_path, ckpt, delay=save_delay())
         self._saved_at = self._position()
 
     def load_checkpoint(self, task: Task) -> None:
@@ -338,10 +353,16 @@ class Trainer:
         Raises:
             ConfigError: the checkpoint's parameters have other shapes than the task's model (the
                 run was trained with other settings or data).
+            CorpusError: a missing, truncated or damaged checkpoint, or a pickle (written by
+                paddle_hsoftmax 0.1.0 or planted: never unpickled; the message says how to convert
+                a run of one's own).
         """
-        if not self.checkpoint_path.exists():
-            raise FileNotFoundError(f"{self.checkpoint_path}: no checkpoint to resume from")
-        ckpt = paddle.load(str(self.checkpoint_path))
+        ckpt = load_state(self.checkpoint_path, what="checkpoint (--resume)")
+        if not isinstance(ckpt, dict) or not {"model", "optimizer", "trainer"} <= set(ckpt):
+            from .data.text import CorpusError
+
+            raise CorpusError(f"{self.checkpoint_path}: not a resumable checkpoint (no model, optimizer and "
+                              "trainer state in it)")
         _check_shapes(self.checkpoint_path, task.model, ckpt["model"])
         task.model.set_state_dict(ckpt["model"])
         task.optimizer.set_state_dict(ckpt["optimizer"])

@@ -12,9 +12,14 @@ An encoder-decoder (``train.py seq2seq``) writes one translation per input line,
 run chose (recorded in ``run.json``; ``--decode``: the model reranking retrieved training glosses, or beam search with the
 run's beam size; ``auto`` picked the better on validation); ``--beam N`` forces beam search (0 =
 greedy). It loads ``checkpoints/best.pdckpt`` (and ``retrieval_memory.tsv``): there is no
-``paddle.jit`` export of the decoding loop; the parameters are loaded with ``paddle.load`` into the
+``paddle.jit`` export of the decoding loop; the parameters (a safetensors file) are loaded into the
 model rebuilt from the run's settings and the saved vocabularies (see
 :func:`~paddle_hsoftmax.inference.load_translator`).
+
+Safe on a run someone else wrote: everything it reads is data (safetensors, JSON, text, Paddle's
+PIR program JSON and parameter file); a pickle in the run (what version 0.1.0 wrote, or a planted
+one) is refused in one line naming it, before anything parses it (exit status 2), and so is a
+missing, empty or damaged file.
 """
 
 from __future__ import annotations
