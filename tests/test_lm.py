@@ -138,3 +138,32 @@ def test_lm_command_learns(output, tree, tmp_path, capsys):
     assert (out / "checkpoints" / "best.pdckpt").exists()
     if output == "hsoftmax":
         assert metrics["mean_path_length"] > 1
+
+
+def test_sample_prompts_come_from_the_users_own_held_out_text(tmp_path, capsys):
+    """An English corpus (CC-CEDICT glosses, 3,000 lines): the printed and recorded next-word
+    examples start from sentences of its held-out split, chosen by the seed, never People's
+    Daily's 中国 人民."""
+    from paddle_hsoftmax.cli import main
+    from paddle_hsoftmax.data.parallel import read_cedict
+    from paddle_hsoftmax.tasks.lm import sample_prompts
+
+    glosses = [t for _, t in read_cedict()[:3000] if len(t) >= 3]
+    corpus = tmp_path / "en.txt"
+    corpus.write_text("".join(" ".join(t) + "\n" for t in glosses), encoding="utf-8")
+    out = tmp_path / "run"
+    assert main(["lm", "--corpus", str(corpus), "--output", "softmax", "--output-dir", str(out), "--epochs", "1",
+                 "--hidden", "16", "--embed-dim", "16", "--min-count", "2", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    prompts = list(metrics["next_word_examples"])
+    test = split_811([t.split() for t in corpus.read_text(encoding="utf-8").splitlines()])["test"]
+    starts = {" ".join(s[:2]) for s in test if len(s) > 2}
+    assert len(prompts) == 2 and set(prompts) <= starts and "中国 人民" not in prompts
+    assert all(f"  {p} -> " in printed for p in prompts)
+    vocab = lm_vocab(split_811([t.split() for t in corpus.read_text(encoding="utf-8").splitlines()])["train"], 2)
+    assert all(w in vocab for p in prompts for w in p.split())  # no <unk> in a prompt
+    # deterministic in the seed, and another seed draws other prompts
+    assert sample_prompts(test, seed=0, vocab=vocab) == prompts
+    assert sample_prompts(test, seed=1, vocab=vocab) != prompts
+    assert sample_prompts([["one"], ["a", "b", "c"]], n=5) == ["a b"]  # fewer sentences than asked for

@@ -30,7 +30,7 @@ from ..pipeline.encoding import EOS, UNK, batchify, encode_stream, lm_vocab
 from ..trainer import StepResult, Task
 from .word2vec import word2vec_vectors
 
-__all__ = ["LMConfig", "LMTask", "lm_vocab", "batchify", "encode_stream", "EOS", "UNK"]
+__all__ = ["LMConfig", "LMTask", "lm_vocab", "batchify", "encode_stream", "sample_prompts", "EOS", "UNK"]
 
 log = logging.getLogger(__name__)
 
@@ -171,3 +171,20 @@ class LMTask(Task):
             top = self.model.output.predict(h[:, -1], k=k)
         return [(self.vocab.words[int(i)], float(np.exp(p))) for p, i in zip(top.log_probs.numpy()[0], top.ids.numpy()[0])]
 
+
+
+def sample_prompts(sentences: Sequence[Sequence[str]], n: int = 2, length: int = 2, seed: int = 0,
+                   vocab=None) -> List[str]:
+    """``n`` prompts from the user's own held-out text: the first ``length`` words of sentences
+    drawn with ``random.Random(seed)`` (the same prompts on every run with the same seed and
+    data) among those longer than ``length``; with ``vocab``, among those whose prompt words are
+    all in it when there are any (no ``<unk>`` in a prompt). Space-joined; fewer than ``n`` when
+    the text has fewer such sentences."""
+    import random
+
+    pool = [list(s[:length]) for s in sentences if len(s) > length]
+    if vocab is not None:
+        known = [p for p in pool if all(w in vocab.index for w in p)]
+        pool = known or pool
+    unique = list(dict.fromkeys(" ".join(p) for p in pool))  # first-seen order: deterministic
+    return random.Random(seed).sample(unique, min(n, len(unique)))
