@@ -201,7 +201,7 @@ class RunDir:
         for name in names:
             if not (self.path / name).exists():
                 what = f"a finished `train.py {kind}` run" if kind else "a finished run"
-                raise CorpusError(f"{self.path}: not {what} (missing {name})")
+                raise CorpusError(f"{self.path / name}: missing ({self.path} is not {what} without it)")
 
     @classmethod
     def open(cls, path: Union[str, Path], kinds: Optional[Sequence[str]] = None) -> "RunDir":

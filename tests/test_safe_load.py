@@ -181,8 +181,8 @@ def test_predict_works_on_the_untouched_runs(classify_run, tag_run, seq2seq_run,
     """The reference for the cases below: the same runs, untouched, predict (exit 0)."""
     for run, lines in ((classify_run[0], classify_run[2]), tag_run, seq2seq_run):
         assert main(["predict", str(run), "--input", str(lines)]) == 0
-    out = capsys.readouterr().out.strip().splitlines()
-    assert len(out) == 2 + 1 + 1
+    out = capsys.readouterr().out.split("\n")[:-1]  # an untrained translator may print an empty line
+    assert len(out) == 2 + 1 + 1 and out[0].endswith("\t很好") and out[2].startswith("中国/")
     assert not list(classify_run[0].rglob("*.pdparams")) and not list(tag_run[0].rglob("*.info"))
     assert (tag_run[0] / "inference" / "crf.safetensors").is_file()
     record = json.loads((tag_run[0] / "run.json").read_text(encoding="utf-8"))
@@ -302,7 +302,7 @@ def test_a_run_written_by_0_1_0_is_refused_then_converted_on_request(classify_ru
     back = load_state(last)
     for k, v in original["model"].items():
         assert back["model"][k].numpy().tobytes() == v.numpy().tobytes()
-    assert back["trainer"] == original["trainer"]
+    assert json.dumps(back["trainer"]) == json.dumps(original["trainer"])  # (NaN == NaN there)
     record = json.loads((run / "run.json").read_text(encoding="utf-8"))
     assert set(record["converted"][-1]["sha256"]) == {"checkpoints/last.pdckpt", "checkpoints/best.pdckpt"}
     assert main([str(a) for a in args + [run, "--resume"]]) == 0
