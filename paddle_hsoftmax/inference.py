@@ -17,7 +17,10 @@ Paddle's PIR program format (``model.json`` + ``model.pdiparams``, the default i
 the program as JSON and the parameters with Paddle's C++ tensor reader; its *old* loader (taken when
 ``FLAGS_enable_pir_api=0``) unpickles ``model.pdiparams.info`` (checked in Paddle 3.3.1's
 ``jit/translated_layer.py``), so the loaders here refuse to run with that flag off, and the exporter
-removes any ``.info`` file. A damaged or empty export is one line naming the file.
+removes any ``.info`` file. The program is a graph of Paddle operators, not Python, but Paddle
+has operators that read and write files (``save``, ``load``...): :func:`load_jit` refuses a
+program holding any of them (none of this package's exports does). A damaged or empty export is
+one line naming the file.
 
 An encoder-decoder (``train.py seq2seq``) is not exported: its beam search is a Python loop over
 decoder steps. :func:`load_translator` rebuilds the model from the run's settings and the two
@@ -109,6 +112,26 @@ def run_kind(run_dir: Path) -> str:
     return RunDir(run_dir).kind
 
 
+# operators a crafted PIR program could use to touch files or run Python (an exported classifier or
+# tagger uses none: embedding, rnn, matmul, log_softmax, ... and data / fetch)
+_IO_OP_WORDS = ("save", "load", "read_file", "py_func", "print", "rpc", "send", "recv", "listen")
+
+
+def _op_names(node) -> set:
+    """Names (``"1.matmul"``) of every operator in a PIR program's JSON, nested blocks included."""
+    names, stack = set(), [node]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, dict):
+            for op in x.get("ops", ()) if isinstance(x.get("ops"), list) else ():
+                if isinstance(op, dict) and isinstance(op.get("#"), str):
+                    names.add(op["#"])
+            stack.extend(x.values())
+        elif isinstance(x, list):
+            stack.extend(x)
+    return names
+
+
 def load_jit(directory: Path):
     """``paddle.jit.load(directory / "model")``, data only: refuses Paddle's old loader (it
     unpickles ``model.pdiparams.info``) and a pickle in the directory; a missing, empty or damaged
@@ -132,9 +155,13 @@ def load_jit(directory: Path):
             raise CorpusError(f"{path}: empty (a damaged paddle.jit export: train the run again)")
     try:
         with open(program, "rb") as f:
-            json.load(f)
+            graph = json.load(f)
     except (UnicodeDecodeError, ValueError) as exc:
         raise CorpusError(f"{program}: damaged paddle.jit program, not JSON ({exc})") from None
+    io_ops = sorted(op for op in _op_names(graph) if any(word in op for word in _IO_OP_WORDS))
+    if io_ops:
+        raise CorpusError(f"{program}: not loaded: the program holds operators that read or write files or call "
+                          f"Python ({', '.join(io_ops[:3])}); no export of this package has them")
     try:
         model = paddle.jit.load(str(directory / "model"))
     except Exception as exc:  # Paddle's C++ readers raise RuntimeError, ValueError, KeyError on damage

@@ -318,3 +318,17 @@ def test_checkpoint_files_carry_the_format(classify_run):
         keys = set(f.keys())
     assert meta["format"] == FORMAT and {"model", "optimizer", "trainer", "rng"} <= set(json.loads(meta["structure"])["$dict"])
     assert any(k.startswith("model/") for k in keys) and any(k.startswith("optimizer/") for k in keys)
+
+
+def test_program_with_file_operators_is_refused(classify_run, tmp_path, capsys):
+    """The PIR program is data for Paddle's interpreter, but Paddle has operators that write and
+    read files: a program holding one (here a planted ``save_combine``) is refused unloaded."""
+    run = _copy(classify_run[0], tmp_path)
+    path = run / "inference" / "model.json"
+    graph = json.loads(path.read_text(encoding="utf-8"))
+    block = graph["program"]["regions"][0]["blocks"][0]
+    block["ops"].append({"#": "1.save_combine", "A": [], "O": [], "I": []})
+    path.write_text(json.dumps(graph), encoding="utf-8")
+    assert main(["predict", str(run), "--input", str(classify_run[2])]) == 2
+    line = _one_line(capsys)
+    assert str(path) in line and "1.save_combine" in line
