@@ -242,6 +242,10 @@ def load_tagger(run_dir: Path) -> Tuple[Callable, List[str]]:
 
     run = RunDir.open(run_dir, kinds=("tag",))
     config, tags, model = _load(run, "tags.txt", "tag")
+    recorded = set((run.record() or {}).get("files") or ())
+    for name in TaggerInputs.MODES:  # the model's sub-token index: without it the export gets too few inputs
+        if f"{name}.txt" in recorded:
+            run.require(f"{name}.txt", kind="tag")
     inputs = TaggerInputs.load(run.path)
     crf = None
     legacy = run.inference / "crf.pdparams"

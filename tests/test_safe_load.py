@@ -245,6 +245,13 @@ def test_predict_on_a_damaged_classifier_run_is_one_line(damage, classify_run, t
     assert str(path) in line, line
 
 
+def test_tagger_without_its_character_index_is_one_line(tag_run, tmp_path, capsys):
+    run = _copy(tag_run[0], tmp_path)
+    (run / "chars.txt").unlink()
+    assert main(["predict", str(run), "--input", str(tag_run[1])]) == 2
+    assert str(run / "chars.txt") in _one_line(capsys)
+
+
 @pytest.mark.parametrize("damage", ["truncated", "garbage"])
 def test_damaged_crf_and_translator_parameters_are_one_line(damage, tag_run, seq2seq_run, tmp_path, capsys):
     for (src, lines), name in ((tag_run, "inference/crf.safetensors"), (seq2seq_run, "checkpoints/best.pdckpt")):
