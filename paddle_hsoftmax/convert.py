@@ -66,6 +66,14 @@ def convert_run(run_dir, log=print) -> List[str]:
 
     run = RunDir.open(run_dir)
     done, digests = [], {}
+
+    def unpickle(path: Path):
+        try:
+            return paddle.load(str(path))
+        except Exception as exc:  # a damaged pickle: one line, the file kept as it was
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise CorpusError(f"{path}: could not be unpickled ({reason}); left as it was") from None
+
     for path in run.pickle_files():
         rel = path.relative_to(run.path).as_posix()
         digests[rel] = sha256_file(path)
@@ -73,7 +81,7 @@ def convert_run(run_dir, log=print) -> List[str]:
             path.unlink()
             log(f"removed {rel} (a pickle only Paddle's old program loader reads; the PIR loader does not need it)")
         elif path.name == "crf.pdparams":
-            state = paddle.load(str(path))
+            state = unpickle(path)
             target = path.with_name("crf.safetensors")
             save_tensors(target, state)
             if not _same(state, load_tensors(target)):  # pragma: no cover - a safetensors bug
@@ -81,7 +89,7 @@ def convert_run(run_dir, log=print) -> List[str]:
             path.unlink()
             log(f"converted {rel} -> {target.relative_to(run.path).as_posix()}")
         else:
-            state = paddle.load(str(path))
+            state = unpickle(path)
             save_state(path, state)  # atomic: the pickle is replaced only by a complete new file
             if not _same(state, load_state(path)):  # pragma: no cover - a safetensors bug
                 raise CorpusError(f"{path}: the converted file does not read back equal")
@@ -112,8 +120,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return 0
         names = ", ".join(p.relative_to(run.path).as_posix() for p in pickles)
         if not args.trust_pickles:
-            print(f"error: {run.path}: pickle files {names}: not converted. Converting means unpickling them, which runs "
-                  "any code their author put in them: do it only for a run you made yourself, with "
+            print(f"error: {run.path}: pickle files {names}: not converted. Converting means unpickling them, "
+                  "which runs any code their author put in them: do it only for a run you made yourself, with "
                   f"`python -m paddle_hsoftmax.convert {args.run_dir} --trust-pickles`", file=sys.stderr)
             return 2
         print(f"unpickling {len(pickles)} file(s) of {run.path} because you asked (--trust-pickles): {names}")
