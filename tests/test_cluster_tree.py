@@ -193,6 +193,7 @@ def test_huge_counts():
 # -- (e) speed ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # measured in the quick suite run of 2026-12-01: 3 s
 def test_fifty_thousand_words_build_fast():
     V, D = 50_000, 100
     vectors = np.random.default_rng(0).normal(size=(V, D)).astype(np.float32)

@@ -42,7 +42,8 @@ def hostile(tmp_path_factory):
     return work, corpus, ctx
 
 
-@pytest.mark.parametrize("entry", rel.ENTRIES, ids=[e.name for e in rel.ENTRIES])
+@pytest.mark.parametrize("entry", [pytest.param(e, id=e.name, marks=pytest.mark.slow if e.name.startswith("seq2seq")
+                                                else ()) for e in rel.ENTRIES])  # seq2seq: 10 s of the quick suite
 def test_every_entry_handles_every_bad_input(hostile, entry):
     work, corpus, ctx = hostile
     failures = []

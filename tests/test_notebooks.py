@@ -66,6 +66,7 @@ def kernel_name(tmp_path_factory):
         yield KERNEL
 
 
+@pytest.mark.slow  # measured in the quick suite run of 2026-12-01: 48 s for the 5 notebooks
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs_in_small_mode(name, kernel_name, tmp_path):
     work = tmp_path / "notebooks"

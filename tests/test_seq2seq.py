@@ -133,6 +133,7 @@ def cedict():
     return read_cedict()
 
 
+@pytest.mark.slow  # measured in the quick suite run of 2026-12-01: 5 s with the fixture
 def test_cedict_split_is_deterministic_and_disjoint(cedict):
     a, b = split_811(cedict), split_811(read_cedict())
     assert {k: len(v) for k, v in a.items()} == {"test": 11301, "valid": 11301, "train": 90410}

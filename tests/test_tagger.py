@@ -106,6 +106,7 @@ def test_jit_export_predicts_like_the_model(crf, tmp_path):
         assert decode_scores(loaded(t, l, c), l, reloaded_crf).numpy().tolist() == model.decode(t, l, c).numpy().tolist()
 
 
+@pytest.mark.slow  # measured in the quick suite run of 2026-12-01: 6 s with the CRF
 @pytest.mark.parametrize("crf", [False, True])
 def test_learns_pos_tags_on_a_slice(crf, tmp_path):
     """200 sentences of People's Daily (first 40 words each), a few epochs: training-set token accuracy far above the

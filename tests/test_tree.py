@@ -174,6 +174,7 @@ def test_bad_balanced_size():
         build_balanced_tree(2.5)
 
 
+@pytest.mark.slow  # measured in the quick suite run of 2026-12-01: 3 s
 def test_million_word_vocabulary_builds_fast():
     V = 1_000_000
     counts = (1e9 / np.arange(1, V + 1)).astype(np.int64) + 1

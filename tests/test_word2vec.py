@@ -167,6 +167,7 @@ def test_cbow_passes_the_full_gradient_to_each_context():
     np.testing.assert_allclose(grad[2], h.grad.numpy()[0], rtol=1e-5)
 
 
+@pytest.mark.slow  # measured in the quick suite run of 2026-12-01: 6 s
 def test_two_process_launch(pd_slice, tmp_path):
     out = tmp_path / "dp"
     env = dict(os.environ)
