@@ -29,7 +29,7 @@ def add_parser(sub):
 
 def run(args) -> int:
     from ..data.datasets import split_811
-    from ..tasks.lm import LMTask
+    from ..tasks.lm import LMTask, sample_prompts
     from ..trainer import Trainer
 
     start = time.perf_counter()
@@ -60,7 +60,8 @@ def run(args) -> int:
     })
     if task.tree is not None:
         metrics["mean_path_length"] = task.tree.mean_code_length(task.vocab.counts)
-    metrics["next_word_examples"] = {ctx: task.top_k(ctx.split(), 5) for ctx in ("中国 人民", "我们 要")}
+    prompts = sample_prompts(splits["test"] or splits["valid"], seed=config.seed, vocab=task.vocab)  # the user's text
+    metrics["next_word_examples"] = {ctx: task.top_k(ctx.split(), 5) for ctx in prompts}
     task.vocab.save_tsv(run_dir.file("vocab.tsv"))
     run_dir.write_text("config.json", json.dumps(dataclasses.asdict(config), indent=2))
     run_dir.finish(metrics, chosen={"best_epoch": metrics["best_epoch"]})
