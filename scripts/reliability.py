@@ -269,7 +269,7 @@ def _max_abs_difference(a: Dict[str, Any], b: Dict[str, Any]) -> float:
 
 def compare_runs(ref: Path, got: Path) -> Dict[str, Any]:
     """What differs between two finished runs (see the module docstring)."""
-    import paddle
+    from paddle_hsoftmax.safe_io import load_state
 
     report: Dict[str, Any] = {"param_max_abs_diff": 0.0, "optimizer_max_abs_diff": 0.0}
     for name in ("last.pdckpt", "best.pdckpt"):
@@ -279,7 +279,7 @@ def compare_runs(ref: Path, got: Path) -> Dict[str, Any]:
             continue
         if not a_path.exists():
             continue
-        a, b = paddle.load(str(a_path)), paddle.load(str(b_path))
+        a, b = load_state(a_path), load_state(b_path)  # safetensors checkpoints (never a pickle)
         report["param_max_abs_diff"] = max(report["param_max_abs_diff"], _max_abs_difference(a["model"], b["model"]))
         if name == "last.pdckpt":
             report["optimizer_max_abs_diff"] = _max_abs_difference(a["optimizer"], b["optimizer"])
