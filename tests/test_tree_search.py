@@ -40,9 +40,10 @@ def make_tree(kind, V, seed=0):
 def random_layer(tree, D=6, bias=True, scale=1.5, seed=0):
     layer = HierarchicalSoftmax(D, tree, bias=bias)
     rng = np.random.default_rng(seed)
-    layer.weight.set_value(rng.normal(0, scale, size=(tree.num_inner, D)))
+    dtype = paddle.get_default_dtype()
+    layer.weight.set_value(rng.normal(0, scale, size=(tree.num_inner, D)).astype(dtype))
     if bias:
-        layer.bias.set_value(rng.normal(0, 0.5, size=(tree.num_inner,)))
+        layer.bias.set_value(rng.normal(0, 0.5, size=(tree.num_inner,)).astype(dtype))
     layer.predict_method = "search"  # even where "auto" would take the dense pass
     return layer
 
@@ -69,8 +70,10 @@ def trained_layer(kind, V=300, D=8, bias=True, steps=150):
 
 @pytest.mark.parametrize("kind", ["huffman", "balanced", "clustered"])
 @pytest.mark.parametrize("bias", [True, False])
-def test_search_is_the_dense_topk_on_random_layers(kind, bias):
+@pytest.mark.parametrize("kernel", ["fused", "paddle"])  # the C++ search on CPU, the Paddle-ops one
+def test_search_is_the_dense_topk_on_random_layers(kind, bias, kernel):
     layer = random_layer(make_tree(kind, 257), bias=bias)
+    layer.kernel = kernel
     h = paddle.randn([3, 5, 6])
     for k in range(1, 11):
         assert_exact_topk(layer, h, k)
@@ -80,8 +83,10 @@ def test_search_is_the_dense_topk_on_random_layers(kind, bias):
 
 
 @pytest.mark.parametrize("kind", ["huffman", "balanced", "clustered"])
-def test_search_is_the_dense_topk_on_trained_layers_and_visits_few_nodes(kind):
+@pytest.mark.parametrize("kernel", ["fused", "paddle"])
+def test_search_is_the_dense_topk_on_trained_layers_and_visits_few_nodes(kind, kernel):
     layer, h = trained_layer(kind)
+    layer.kernel = kernel
     for k in range(1, 11):
         assert_exact_topk(layer, h, k)
     found = layer.search(h, 1)
@@ -101,7 +106,7 @@ def test_narrow_search_widens_or_falls_back_and_stays_exact():
     assert not one.exact.numpy().all()  # the check can fail: a pass this narrow is not exact
     wrong = ~np.all(one.ids.numpy() == dense_i.numpy(), axis=1)
     assert np.all(~one.exact.numpy()[wrong])  # every wrong row is flagged
-    found = layer.search(h, 5, width=1)
+    found = layer.search(h, 5, width=1, kernel="paddle")
     np.testing.assert_array_equal(found.ids.numpy(), dense_i.numpy())
     np.testing.assert_allclose(found.log_probs.numpy(), dense_v.numpy(), rtol=1e-12)
     assert (found.passes.numpy() != 1).any()
@@ -136,6 +141,16 @@ def test_children_table_from_the_path_tables():
             if node >= M:
                 break
         assert node == M + w
+
+
+def test_fused_search_in_float32_matches_the_paddle_search():
+    paddle.set_default_dtype("float32")
+    layer = random_layer(make_tree("huffman", 400), D=8)
+    h = paddle.randn([32, 8])
+    fused, ops = layer.search(h, 5, kernel="fused"), layer.search(h, 5, kernel="paddle")
+    np.testing.assert_array_equal(fused.ids.numpy(), ops.ids.numpy())
+    np.testing.assert_allclose(fused.log_probs.numpy(), ops.log_probs.numpy(), rtol=1e-5, atol=1e-6)
+    assert fused.exact.numpy().all() and (fused.expanded.numpy() <= ops.expanded.numpy() + 8).all()
 
 
 def test_auto_uses_the_dense_pass_on_tiny_trees():

@@ -27,7 +27,8 @@ from paddle.autograd import PyLayer
 from .. import fused
 from ..tree import Tree
 from .base import OutputLayer, TopK, _check_sampling
-from .tree_search import SearchResult, children_table, sample_down, search_topk
+from .tree_search import (SearchResult, children_table, fused_search_topk, load_search_kernel, sample_down,
+                          search_topk)
 
 __all__ = ["HierarchicalSoftmax"]
 
@@ -66,9 +67,10 @@ class HierarchicalSoftmax(OutputLayer):
         - full_log_prob: ``[..., D] -> [..., V]``; predict: ``-> ([..., k], [..., k])``
 
     ``predict`` is exact and searches the tree: a node's log-probability bounds every leaf below
-    it, so a level-synchronous frontier search with per-row thresholds finds the top-k while
-    scoring a few dozen nodes per row of a trained tree instead of all V-1 (:meth:`search`,
-    :mod:`.tree_search`); ``sample`` draws words by walking down the tree, ``O(path length)``.
+    it, so a batched best-first search with per-row thresholds finds the top-k while scoring a
+    few dozen nodes per row of a trained tree instead of all V-1 (:meth:`search`,
+    :mod:`.tree_search`; a C++ operator on CPU); ``sample`` draws words by walking down the
+    tree, ``O(path length)``.
     """
 
     # [N, V]-sized tables at the peak of full_log_prob (measured: 7.1; see OutputLayer)
@@ -312,9 +314,15 @@ class HierarchicalSoftmax(OutputLayer):
         ``V - 1`` inner nodes the dense pass scores."""
         return 32 * self.search_width(k) < self.num_inner
 
-    def search(self, hidden: paddle.Tensor, k: int, width: Optional[int] = None) -> SearchResult:
+    def search(self, hidden: paddle.Tensor, k: int, width: Optional[int] = None,
+               kernel: Optional[str] = None) -> SearchResult:
         """Exact top-k of flat ``hidden[N, D]`` by the batched best-first search
         (:func:`~paddle_hsoftmax.output.tree_search.search_topk`).
+
+        ``kernel`` (default: the layer's ``kernel`` attribute): ``"auto"`` runs the C++ search
+        (:func:`~paddle_hsoftmax.output.tree_search.fused_search_topk`, exact in one pass) in
+        dynamic mode on CPU tensors when it builds, else the Paddle ops; ``"fused"`` insists on
+        it; ``"paddle"`` always uses the Paddle ops below.
 
         A first pass runs every row with width W and a queue of 8W nodes; rows whose pruned nodes
         could still beat their k-th result (or, without per-step reads on a GPU, rows not
@@ -333,6 +341,15 @@ class HierarchicalSoftmax(OutputLayer):
         if width < 1:
             raise ValueError(f"width must be >= 1, got {width}")
         cache = self._tree_cache()
+        kernel = self.kernel if kernel is None else kernel
+        if kernel not in ("auto", "fused", "paddle"):
+            raise ValueError(f"kernel must be 'auto', 'fused' or 'paddle', got {kernel!r}")
+        on_cpu = hidden.place.is_cpu_place() and paddle.in_dynamic_mode()
+        if kernel == "fused" and not on_cpu:
+            raise ValueError(f"kernel='fused' searches CPU tensors in dynamic mode; hidden is on {hidden.place}")
+        if kernel != "paddle" and on_cpu and hidden.dtype in (paddle.float32, paddle.float64) \
+                and (kernel == "fused" or load_search_kernel() is not None):
+            return fused_search_topk(hidden, self.weight, self.bias, cache.children, k, fused.kernel_threads())
         # on CPU the per-step reads are free; on a GPU they would sync every step
         read_back = hidden.place.is_cpu_place()
         steps = max(1, self.num_inner // (2 * width)) if read_back else 4 * self.max_length
