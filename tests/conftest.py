@@ -199,3 +199,14 @@ def tiny_seq2seq(output="softmax", input_feed=True, seed=0, copy=False):
                     input_feed=input_feed, copy=copy)
     model.eval()
     return model
+
+
+@pytest.fixture
+def float64_default():
+    """Float64 as Paddle's default dtype (and seed 0) for one test: the layers' checks against
+    float64 references and finite differences (``pytestmark = pytest.mark.usefixtures(...)``)."""
+    old = paddle.get_default_dtype()
+    paddle.set_default_dtype("float64")
+    paddle.seed(0)
+    yield
+    paddle.set_default_dtype(old)

@@ -15,13 +15,7 @@ WORDS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def float64_default():
-    old = paddle.get_default_dtype()
-    paddle.set_default_dtype("float64")
-    paddle.seed(0)
-    yield
-    paddle.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64_default")
 
 
 def make_layer(words=WORDS, D=6, seed=0, max_chars=16, **kwargs):

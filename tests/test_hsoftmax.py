@@ -9,13 +9,7 @@ from conftest import assert_exact_topk, EmbeddedOutput, export_round_trip, centr
 from paddle_hsoftmax import HierarchicalSoftmax, build_balanced_tree, build_huffman_tree
 
 
-@pytest.fixture(autouse=True)
-def float64_default():
-    old = paddle.get_default_dtype()
-    paddle.set_default_dtype("float64")
-    paddle.seed(0)
-    yield
-    paddle.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64_default")
 
 
 def make_tree(kind, V, seed=0):

@@ -9,13 +9,7 @@ from conftest import assert_exact_topk, EmbeddedOutput, export_round_trip, centr
 from paddle_hsoftmax.output import AdaptiveSoftmax, DifferentiatedSoftmax, FullSoftmax, default_bands
 
 
-@pytest.fixture(autouse=True)
-def float64_default():
-    old = paddle.get_default_dtype()
-    paddle.set_default_dtype("float64")
-    paddle.seed(0)
-    yield
-    paddle.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64_default")
 
 
 V, D = 31, 8

@@ -16,13 +16,7 @@ from paddle_hsoftmax.output import hsoftmax as hsoftmax_module
 from paddle_hsoftmax.output.tree_search import children_table, sample_down, search_topk
 
 
-@pytest.fixture(autouse=True)
-def float64_default():
-    old = paddle.get_default_dtype()
-    paddle.set_default_dtype("float64")
-    paddle.seed(0)
-    yield
-    paddle.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64_default")
 
 
 def zipf_counts(V, seed=0):
