@@ -152,8 +152,8 @@ def test_sample_prompts_come_from_the_users_own_held_out_text(tmp_path, capsys):
     corpus = tmp_path / "en.txt"
     corpus.write_text("".join(" ".join(t) + "\n" for t in glosses), encoding="utf-8")
     out = tmp_path / "run"
-    assert main(["lm", "--corpus", str(corpus), "--output", "softmax", "--output-dir", str(out), "--epochs", "1",
-                 "--hidden", "16", "--embed-dim", "16", "--min-count", "2", "--no-progress"]) == 0
+    assert main(["lm", "--corpus", str(corpus), "--output", "hsoftmax", "--output-dir", str(out), "--epochs", "1",
+                 "--hidden", "16", "--embed-dim", "16", "--min-count", "2", "--no-progress", "--generate", "3"]) == 0
     printed = capsys.readouterr().out
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     prompts = list(metrics["next_word_examples"])
@@ -167,3 +167,9 @@ def test_sample_prompts_come_from_the_users_own_held_out_text(tmp_path, capsys):
     assert sample_prompts(test, seed=0, vocab=vocab) == prompts
     assert sample_prompts(test, seed=1, vocab=vocab) != prompts
     assert sample_prompts([["one"], ["a", "b", "c"]], n=5) == ["a b"]  # fewer sentences than asked for
+    # --generate 3: three continuations of held-out prompts, in the model's vocabulary, printed
+    generated = metrics["generated"]
+    assert len(generated) == 3 and {g["prompt"] for g in generated} <= starts
+    assert any(g["continuation"] for g in generated) and all(len(g["continuation"].split()) <= 20 for g in generated)
+    assert all(w in vocab.index and w != "</s>" for g in generated for w in g["continuation"].split())
+    assert all(f"  {g['prompt']} | {g['continuation']}" in printed for g in generated)

@@ -62,6 +62,11 @@ def run(args) -> int:
         metrics["mean_path_length"] = task.tree.mean_code_length(task.vocab.counts)
     prompts = sample_prompts(splits["test"] or splits["valid"], seed=config.seed, vocab=task.vocab)  # the user's text
     metrics["next_word_examples"] = {ctx: task.top_k(ctx.split(), 5) for ctx in prompts}
+    if config.generate:
+        starts = sample_prompts(splits["test"] or splits["valid"], n=config.generate, seed=config.seed,
+                                vocab=task.vocab)
+        texts = task.continue_text([p.split() for p in starts], seed=config.seed + 1)
+        metrics["generated"] = [{"prompt": p, "continuation": t} for p, t in zip(starts, texts)]
     task.vocab.save_tsv(run_dir.file("vocab.tsv"))
     run_dir.write_text("config.json", json.dumps(dataclasses.asdict(config), indent=2))
     run_dir.finish(metrics, chosen={"best_epoch": metrics["best_epoch"]})
@@ -69,5 +74,9 @@ def run(args) -> int:
           f"{test['ppl']:.1f}; {metrics['tokens_per_sec']:,.0f} tokens/s, {metrics['epoch_seconds']:.0f} s per epoch")
     for ctx, top in metrics["next_word_examples"].items():
         print(f"  {ctx} -> " + " ".join(f"{w} ({p:.3f})" for w, p in top))
+    if metrics.get("generated"):
+        print(f"{len(metrics['generated'])} continuation(s) sampled from the model:")
+        for g in metrics["generated"]:
+            print(f"  {g['prompt']} | {g['continuation']}")
     print(f"wrote {run_dir.path}/metrics.json, run.json, vocab.tsv, config.json, checkpoints/, vdl/")
     return 0

@@ -222,6 +222,8 @@ class LMConfig(Settings):
     max_train_tokens: int = setting(0, min=0, help="use only the first N training tokens (0 = all)")
     epochs: int = setting(3, min=1, help="passes over the training stream")
     patience: int = setting(2, min=0, help="stop after N epochs without a better validation perplexity (0 = never)")
+    generate: int = setting(0, min=0, max=100, help="after training, print N continuations sampled from the model "
+                                                    "(prompts from the held-out text, up to 20 words, stopping at </s>)")
     seed: int = setting(0, help="initialisation")
 
     def check(self) -> None:

@@ -171,6 +171,20 @@ class LMTask(Task):
             top = self.model.output.predict(h[:, -1], k=k)
         return [(self.vocab.words[int(i)], float(np.exp(p))) for p, i in zip(top.log_probs.numpy()[0], top.ids.numpy()[0])]
 
+    def continue_text(self, contexts: Sequence[Sequence[str]], n_words: int = 20, seed: int = 1) -> List[str]:
+        """A sampled continuation of each context, up to ``n_words`` words, cut at ``</s>``: the
+        model's own text (:meth:`~paddle_hsoftmax.models.lm.LSTMLanguageModel.generate`; for the
+        H-softmax each word is a walk down the tree). Repeatable for a given ``seed`` (>= 1)."""
+        rows = [encode_stream([list(c)], self.vocab)[:-1] for c in contexts]  # drop the closing </s>
+        rows = [r if len(r) else np.asarray([self.vocab.index[EOS]]) for r in rows]
+        eos = self.vocab.index[EOS]
+        ids = self.model.generate(rows, n_words, seed=seed, stop_id=eos).numpy()  # (B, n_words)
+        out = []
+        for row in ids.tolist():
+            row = row[: row.index(eos)] if eos in row else row
+            out.append(" ".join(self.vocab.words[i] for i in row))
+        return out
+
 
 
 def sample_prompts(sentences: Sequence[Sequence[str]], n: int = 2, length: int = 2, seed: int = 0,
