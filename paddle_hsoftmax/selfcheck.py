@@ -40,23 +40,12 @@ __all__ = ["main", "run_checks", "run_speed"]
 
 
 # -- float64 references ------------------------------------------------------------------------
-def _reference_nll(h: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray], nodes: np.ndarray,
-                   codes: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """``-log p(target | h)`` in float64: ``h[N, D]``, tables ``[V, L]`` -> ``[N]``."""
-    out = np.zeros(len(target))
-    for i, t in enumerate(target):
-        for n, c in zip(nodes[t], codes[t]):
-            if c < 0:
-                break
-            z = h[i] @ weight[n] + (bias[n] if bias is not None else 0.0)
-            s = 1.0 if c == 1 else -1.0
-            out[i] += np.logaddexp(0.0, -s * z)  # softplus(-s z)
-    return out
-
-
-def _reference_grads(h, weight, bias, nodes, codes, target):
-    """Gradients of ``sum(nll)`` with respect to ``h``, ``weight`` and ``bias`` (float64)."""
-    gh, gw = np.zeros_like(h), np.zeros_like(weight)
+def _reference(h: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray], nodes: np.ndarray,
+               codes: np.ndarray, target: np.ndarray):
+    """float64 ``-log p(target | h)`` per row and the gradients of their sum with respect to
+    ``h``, ``weight`` and ``bias``: ``h[N, D]``, tables ``[V, L]`` -> ``([N], [N, D], [V-1, D],
+    [V-1] or None)``."""
+    nll, gh, gw = np.zeros(len(target)), np.zeros_like(h), np.zeros_like(weight)
     gb = np.zeros(weight.shape[0]) if bias is not None else None
     for i, t in enumerate(target):
         for n, c in zip(nodes[t], codes[t]):
@@ -64,12 +53,13 @@ def _reference_grads(h, weight, bias, nodes, codes, target):
                 break
             z = h[i] @ weight[n] + (bias[n] if bias is not None else 0.0)
             s = 1.0 if c == 1 else -1.0
+            nll[i] += np.logaddexp(0.0, -s * z)  # softplus(-s z)
             coef = -s / (1.0 + np.exp(s * z))  # d softplus(-s z) / dz = -s sigmoid(-s z)
             gh[i] += coef * weight[n]
             gw[n] += coef * h[i]
             if gb is not None:
                 gb[n] += coef
-    return gh, gw, gb
+    return nll, gh, gw, gb
 
 
 def _close(a, b, tol: float) -> float:
@@ -118,13 +108,13 @@ def run_checks(seed: int = 0) -> List[Dict[str, object]]:
         ignored = t_np.copy()
         ignored[::7] = layer.ignore_index
         nll = layer(h, paddle.to_tensor(ignored))
-        ref = _reference_nll(h_np, w, b, tree.path_nodes, tree.path_codes, t_np)
+        ours, gh, gw, gb = _reference(h_np, w, b, tree.path_nodes, tree.path_codes, t_np)
+        ref = ours.copy()
         ref[::7] = 0.0
         record("nll", kind, _close(nll.numpy(), ref, 1e-4), 1e-4)
         h.clear_gradient()
         layer.clear_gradients()
         layer(h, t).sum().backward()
-        gh, gw, gb = _reference_grads(h_np, w, b, tree.path_nodes, tree.path_codes, t_np)
         record("gradient", kind, max(_close(h.grad.numpy(), gh, 1e-4), _close(layer.weight.grad.numpy(), gw, 1e-4),
                                      _close(layer.bias.grad.numpy(), gb, 1e-4)), 1e-4)
         with paddle.no_grad():
@@ -153,7 +143,6 @@ def run_checks(seed: int = 0) -> List[Dict[str, object]]:
                     path_code=paddle.gather(paddle.to_tensor(info["path_code"]), t),
                 ).reshape([-1]).numpy()
             pads = (tree.path_codes[t_np] < 0).sum(axis=1)
-            ours = _reference_nll(h_np, w, b, tree.path_nodes, tree.path_codes, t_np)
             record("builtin", kind, _close(builtin, ours + math.log(2) * pads, 1e-4), 1e-4)
     return results
 
