@@ -339,7 +339,7 @@ class Trainer:
         if self.rank != 0:
             return
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-        ckpt = {"model": task.model.state_dict(), "optimizer": task.optimizer.state_dict(),
+        ckpt = {"model": task.model.state_dict(), "optimizer": optimizer_state(task.model, task.optimizer),
                 "trainer": self.state.to_dict(), "rng": rng_state()}
         resume_state = task.resume_state()
         if resume_state is not None:
@@ -365,7 +365,7 @@ class Trainer:
                               "trainer state in it)")
         _check_shapes(self.checkpoint_path, task.model, ckpt["model"])
         task.model.set_state_dict(ckpt["model"])
-        task.optimizer.set_state_dict(ckpt["optimizer"])
+        set_optimizer_state(task.model, task.optimizer, ckpt["optimizer"])
         self.state = TrainerState.from_dict(ckpt["trainer"])
         if "rng" in ckpt:
             set_rng_state(ckpt["rng"])
@@ -504,6 +504,38 @@ class Trainer:
         hp = {k: (str(v) if isinstance(v, bool) else v) for k, v in task.hparams().items()
               if isinstance(v, (int, float, str))}
         self.writer.add_hparams(hparams_dict=hp, metrics_list=["train/loss"] + eval_names)
+
+
+def optimizer_state(model: paddle.nn.Layer, optimizer) -> Dict[str, Any]:
+    """``optimizer.state_dict()`` with each parameter's slots keyed by the parameter's place in
+    the model (``{"by_parameter": {"1.weight": {"_moment1_0": ...}}}``) instead of Paddle's
+    process-wide unique name (``linear_3.w_0_moment1_0``).
+
+    Why: the unique names count the layers a process has built, so the second model of a notebook
+    (or of any process that built one before) names its parameters ``linear_4...``; a checkpoint
+    keyed by the first process's names cannot be resumed there (Paddle: "Optimizer set error,
+    embedding_2.w_0_moment1_0 should in state dict"). The model's place names do not change."""
+    owners = sorted(((p.name, n) for n, p in model.named_parameters()), key=lambda t: -len(t[0]))
+    by_parameter: Dict[str, Dict[str, Any]] = {}
+    rest: Dict[str, Any] = {}
+    for key, value in optimizer.state_dict().items():
+        owner = next(((u, n) for u, n in owners if key.startswith(u + "_")), None)
+        if owner is None:
+            rest[key] = value
+        else:
+            by_parameter.setdefault(owner[1], {})[key[len(owner[0]):]] = value
+    return {**rest, "by_parameter": by_parameter}
+
+
+def set_optimizer_state(model: paddle.nn.Layer, optimizer, state: Dict[str, Any]) -> None:
+    """Load what :func:`optimizer_state` saved (or an older checkpoint's plain ``state_dict``)
+    into ``optimizer``, under this process's unique parameter names."""
+    state = dict(state)
+    unique = {n: p.name for n, p in model.named_parameters()}
+    for name, slots in state.pop("by_parameter", {}).items():
+        for suffix, value in slots.items():
+            state[unique.get(name, name) + suffix] = value
+    optimizer.set_state_dict(state)
 
 
 def _check_shapes(path: Path, model: paddle.nn.Layer, saved: Dict[str, Any]) -> None:

@@ -65,7 +65,7 @@ from typing import Any, Dict, List, Optional
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-TASKS = ("word2vec", "classify", "tag", "lm")
+TASKS = ("word2vec", "classify", "tag", "lm", "seq2seq")
 SAVE_DELAY = 0.2  # seconds a checkpoint's temporary file waits for its rename in "write" kills
 
 
@@ -87,6 +87,7 @@ def build_tasks(workdir: Path, scale: str = "small") -> Dict[str, TaskSpec]:
     ``scale``: ``"small"`` (a few seconds a run) or ``"tiny"`` (the test suite's)."""
     from paddle_hsoftmax.data import peoples_daily_path
     from paddle_hsoftmax.data.datasets import chnsenti
+    from paddle_hsoftmax.data.parallel import cedict_pairs
 
     tiny = scale == "tiny"
     with open(peoples_daily_path(), encoding="utf-8") as f:
@@ -99,6 +100,11 @@ def build_tasks(workdir: Path, scale: str = "small") -> Dict[str, TaskSpec]:
     sizes = {"train": 160, "valid": 60, "test": 60} if tiny else {"train": 400, "valid": 100, "test": 100}
     cls = {part: _write_lines(workdir / f"senti_{part}.tsv", [f"{label}\t{text}\n" for label, text in senti[part][:n]])
            for part, n in sizes.items()}
+    pairs = cedict_pairs()
+    n_pairs = {"train": 200, "valid": 20, "test": 20} if tiny else {"train": 600, "valid": 40, "test": 40}
+    s2s = {part: _write_lines(workdir / f"pairs_{part}.tsv",
+                              [f"{''.join(src)}\t{' '.join(tgt)}\n" for src, tgt in pairs[part][:n]])
+           for part, n in n_pairs.items()}
     common = ["--no-progress", "--seed", "3", "--epochs", "2"]
     return {
         "word2vec": TaskSpec("word2vec", [
@@ -117,6 +123,10 @@ def build_tasks(workdir: Path, scale: str = "small") -> Dict[str, TaskSpec]:
             "lm", "--corpus", str(corpus), "--format", "tagged", "--min-count", "3", "--embed-dim", "16",
             "--hidden", "16", "--bptt", "10", "--batch-size", "8", "--dropout", "0.2",
             "--max-train-tokens", "1500" if tiny else "4000", "--checkpoint-every", "3" if tiny else "5"] + common),
+        "seq2seq": TaskSpec("seq2seq", [
+            "seq2seq", "--train", str(s2s["train"]), "--valid", str(s2s["valid"]), "--test", str(s2s["test"]),
+            "--embed-dim", "16", "--hidden", "16", "--batch-size", "16", "--dropout", "0.3", "--beam", "2",
+            "--candidates", "3", "--eval-items", "20", "--checkpoint-every", "4" if tiny else "8"] + common),
     }
 
 
@@ -255,6 +265,9 @@ def _max_abs_difference(a: Dict[str, Any], b: Dict[str, Any]) -> float:
         return math.inf
     worst = 0.0
     for k in a:
+        if isinstance(a[k], dict) and isinstance(b[k], dict):  # the optimizer's slots by parameter
+            worst = max(worst, _max_abs_difference(a[k], b[k]))
+            continue
         if not hasattr(a[k], "numpy"):
             continue
         x, y = np.asarray(a[k].numpy(), dtype=np.float64), np.asarray(b[k].numpy(), dtype=np.float64)

@@ -24,17 +24,17 @@ _spec.loader.exec_module(reliability)
 @pytest.fixture(scope="module")
 def kill_runs(tmp_path_factory):
     """Every task on the tiniest real slices: a reference run, and a run killed twice (once while
-    a checkpoint is being written) and resumed; the four tasks side by side."""
+    a checkpoint is being written) and resumed; every task side by side."""
     work = tmp_path_factory.mktemp("kills")
     specs = reliability.build_tasks(work, "tiny")
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=4)
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(specs))
     futures = {name: pool.submit(reliability.run_task, spec, work, 2, 1) for name, spec in specs.items()}
     yield futures
     pool.shutdown(wait=True)
 
 
 @pytest.mark.slow  # measured in the quick suite run of 2026-12-01: 35 s for the 4 tasks
-@pytest.mark.parametrize("task", ["word2vec", "classify", "tag", "lm"])
+@pytest.mark.parametrize("task", reliability.TASKS)
 def test_killed_and_resumed_run_equals_the_uninterrupted_one(task, kill_runs):
     summary = kill_runs[task].result()
     assert summary["kills"] >= 2 and summary["resumes"] >= 1
