@@ -86,10 +86,11 @@ ONE_LINE = [
     ("lm-config-unknown-choice", ["lm", "--config", "{config:output=bogus}", "--output-dir", "{out}"],
      "--output must be one of softmax, hsoftmax"),
 ]
-# --device gpu on a build without CUDA: every command that has --device (predict and info have none)
+# --device gpu on a build without CUDA: every command that runs a model (info only counts words)
 GPU = [(f"{cmd}-device-gpu", [cmd] + extra + ["--device", "gpu", "--output-dir", "{out}"], "no CUDA support")
        for cmd, extra in [("word2vec", []), ("classify", ["--dataset", "chnsenti"]), ("tag", ["--dataset", "pd-pos"]),
-                          ("lm", []), ("seq2seq", ["--dataset", "cedict"]), ("demo", [])]]
+                          ("lm", []), ("seq2seq", ["--dataset", "cedict"]), ("demo", [])]] + [
+    ("predict-device-gpu", ["predict", "{out}", "--device", "gpu"], "no CUDA support")]
 # values argparse itself refuses: usage, then one error line
 ARGPARSE = [
     ("word2vec-unknown-kernel", ["word2vec", "--kernel", "cuda", "--output-dir", "{out}"], "--kernel: invalid choice"),
@@ -99,7 +100,7 @@ ARGPARSE = [
      "not allowed with argument"),
     ("lm-unknown-output", ["lm", "--output", "bogus", "--output-dir", "{out}"], "--output: invalid choice"),
     ("seq2seq-dim-not-a-number", ["seq2seq", "--hidden", "big", "--output-dir", "{out}"], "--hidden: invalid int"),
-    ("predict-unknown-flag", ["predict", "{out}", "--device", "gpu"], "unrecognized arguments: --device"),
+    ("predict-unknown-flag", ["predict", "{out}", "--cuda"], "unrecognized arguments: --cuda"),
     ("info-unknown-format", ["info", "--format", "xml"], "--format: invalid choice"),
     ("demo-unknown-format", ["demo", "--format", "xml", "--output-dir", "{out}"], "--format: invalid choice"),
 ]

@@ -37,6 +37,7 @@ def add_parser(sub):
     p.add_argument("--input", default=None, help="text file, one text per line (default: standard input)")
     p.add_argument("--probabilities", action="store_true", help="classifier: also print the label's probability")
     p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N (the run's export loads on any of them)")
     p.add_argument("--beam", type=int, default=None,
                    help="seq2seq: beam search of this size instead of the run's default decoding (0 = greedy)")
     p.set_defaults(func=run)
@@ -47,11 +48,13 @@ def run(args) -> int:
     from ..errors import ConfigError
     from ..inference import load_classifier, load_tagger, load_translator
     from ..rundir import RunDir
+    from ..runtime import setup
 
     if args.beam is not None and args.beam < 0:
         raise ConfigError(f"--beam must be >= 0 (0 = greedy), got {args.beam}")
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    setup(args.device)
     run = RunDir.open(args.run_dir, kinds=("classify", "tag", "seq2seq"))
     run_dir, kind = run.path, run.kind
     if args.input:
