@@ -50,7 +50,7 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -135,7 +135,8 @@ class Variant:
 
     ``expect``: ``error`` (exit 2, one stderr line naming the file, and ``FILE:line:`` when
     ``line`` is set), ``same`` (exit 0, the clean file's result), ``ok`` (exit 0) or ``either``
-    (``ok`` or a proper ``error``). ``skip`` says why it cannot be tried here."""
+    (``ok`` or a proper ``error``). ``skip`` says why it cannot be tried here; ``prefix`` is a
+    command the run must go through (a real process, see :func:`_unreadable`)."""
 
     fmt: str
     name: str
@@ -143,6 +144,7 @@ class Variant:
     expect: str
     line: Optional[int] = None
     skip: str = ""
+    prefix: Tuple[str, ...] = ()
 
 
 def _replace_line(text: str, lineno: int, new: str) -> str:
@@ -218,14 +220,29 @@ def _specific(fmt: str, clean: str) -> List[Tuple[str, str, str, Optional[int]]]
     return specific.get(fmt, [])
 
 
-def _unreadable(path: Path) -> str:
-    """chmod 000 ``path``; the reason it still reads (running as root) or ``""``."""
+# root reads a chmod-000 file through the capabilities CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH;
+# util-linux's setpriv starts a process without them (still uid 0, so the interpreter under
+# /root stays reachable), where chmod 000 blocks reading as it does for any user
+NO_DAC = ("setpriv", "--bounding-set=-dac_override,-dac_read_search")
+
+
+def _unreadable(path: Path) -> Tuple[str, Tuple[str, ...]]:
+    """chmod 000 ``path``; ``(why it cannot be tried, prefix)``: ``("", ())`` where chmod 000
+    blocks this process; as root ``("", NO_DAC)`` where setpriv blocks it in a child, else the
+    reason it is skipped."""
     path.chmod(0)
     try:
         with open(path, "rb"):
-            return "chmod 000 does not block reading here (running as root)"
+            pass
     except PermissionError:
-        return ""
+        return "", ()
+    try:
+        probe = subprocess.run([*NO_DAC, "cat", str(path)], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "chmod 000 does not block reading here (running as root, no setpriv)", ()
+    if probe.returncode != 0 and b"Permission denied" in probe.stderr:
+        return "", NO_DAC
+    return "chmod 000 does not block reading here (running as root; setpriv could not drop the capabilities)", ()
 
 
 def write_hostile_corpus(directory: Path) -> Dict[str, List[Variant]]:
@@ -298,7 +315,7 @@ def _special(d: Path, data: bytes, fmt: str, suffix: str = ".txt") -> List[Varia
     unreadable.write_bytes(data)
     return [Variant(fmt, "directory", d / f"a-directory{suffix}", ERROR),
             Variant(fmt, "missing", d / f"missing{suffix}", ERROR),
-            Variant(fmt, "unreadable", unreadable, ERROR, skip=_unreadable(unreadable))]
+            Variant(fmt, "unreadable", unreadable, ERROR, None, *_unreadable(unreadable))]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -452,10 +469,12 @@ def run_in_process(argv: List[str]) -> Tuple[int, str, str, float]:
     return rc, out.getvalue(), err.getvalue(), time.perf_counter() - start
 
 
-def run_subprocess(argv: List[str], timeout: float) -> Tuple[int, str, str, float, Optional[int]]:
+def run_subprocess(argv: List[str], timeout: float, prefix: Sequence[str] = ()
+                   ) -> Tuple[int, str, str, float, Optional[int]]:
     """``(exit status, stdout, stderr, seconds, peak RSS bytes or None)`` of a real
-    ``python train.py argv`` (status 124 when it ran past ``timeout``)."""
-    cmd = [sys.executable, str(REPO / "train.py"), *argv]
+    ``python train.py argv`` (status 124 when it ran past ``timeout``), started through
+    ``prefix`` (a command such as :data:`NO_DAC`) if given."""
+    cmd = [*prefix, sys.executable, str(REPO / "train.py"), *argv]
     with tempfile.NamedTemporaryFile(suffix=".rss") as rss:
         if Path("/usr/bin/time").exists():
             cmd = ["/usr/bin/time", "-q", "-f", "%M", "-o", rss.name, *cmd]
@@ -559,7 +578,10 @@ def run_hostile(work: Path, only: str = "", skip_training: bool = False, timeout
                 continue
             argv = entry.argv(variant.path, out, ctx)
             peak = None
-            if variant.expect == EITHER or (subprocess_checks and not sampled and variant.name in SUBPROCESS_SAMPLES):
+            if variant.prefix:
+                rc, stdout, err, seconds, peak = run_subprocess(argv, timeout, variant.prefix)
+                how = "subprocess, " + variant.prefix[0]
+            elif variant.expect == EITHER or (subprocess_checks and not sampled and variant.name in SUBPROCESS_SAMPLES):
                 rc, stdout, err, seconds, peak = run_subprocess(argv, timeout)
                 how = "subprocess"
                 sampled = sampled or variant.name in SUBPROCESS_SAMPLES
