@@ -143,6 +143,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("paddle_hsoftmax").setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
+        if args.command in ("predict", "demo", "info"):
+            from .commands.common import refuse_launcher
+
+            refuse_launcher(args.command)
         return args.func(args)
     except (UserError, MemoryError) as exc:
         # only a UserError (bad input, bad setting, divergence, a predicted out-of-memory) is the

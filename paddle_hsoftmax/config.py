@@ -37,7 +37,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type
 
 from .errors import ConfigError
 
-__all__ = ["setting", "Settings", "flag_of", "add_arguments", "load_config_file", "compose", "shape_settings",
+__all__ = ["setting", "Settings", "flag_of", "flags_of", "add_arguments", "load_config_file", "compose", "shape_settings",
            "shape_differences", "check_field"]
 
 _UNSET = dataclasses.MISSING
@@ -46,7 +46,8 @@ _UNSET = dataclasses.MISSING
 def setting(default: Any = _UNSET, *, flag: Optional[str] = None, help: str = "", choices: Optional[Sequence] = None,
             min: Optional[float] = None, max: Optional[float] = None, above: Optional[float] = None,
             below: Optional[float] = None, hint: str = "", shape: bool = False, cli: bool = True,
-            metavar: Optional[str] = None, group: Optional[str] = None, default_factory: Any = _UNSET) -> Any:
+            metavar: Optional[str] = None, group: Optional[str] = None, aliases: Sequence[str] = (),
+            default_factory: Any = _UNSET) -> Any:
     """A dataclass field with its command-line declaration in ``metadata``.
 
     Args:
@@ -59,11 +60,15 @@ def setting(default: Any = _UNSET, *, flag: Optional[str] = None, help: str = ""
         shape: the setting changes the model's parameters' shapes (``--resume`` refuses a change).
         cli: False for a setting that has no flag (set by code, or only in a config file).
         metavar: argparse's metavar.
-        group: fields of the same group are mutually exclusive flags (``--dataset`` / ``--train``).
+        group: fields of the same group are mutually exclusive flags (``--dataset`` / ``--train-file``).
+        aliases: other flags for the same setting (``--train`` for ``--train-file``); errors name
+            ``flag``. (``python -m paddle.distributed.launch`` takes abbreviations of its own
+            options from anywhere on the command line and refuses ``--train`` as an ambiguous
+            ``--trainers``: a primary flag must not be a prefix of a launcher option.)
     """
     meta = {"flag": flag, "help": help, "choices": tuple(choices) if choices is not None else None, "min": min,
             "max": max, "above": above, "below": below, "hint": hint, "shape": shape, "cli": cli,
-            "metavar": metavar, "group": group}
+            "metavar": metavar, "group": group, "aliases": tuple(aliases)}
     if default_factory is not _UNSET:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -72,6 +77,11 @@ def setting(default: Any = _UNSET, *, flag: Optional[str] = None, help: str = ""
 def flag_of(f: dataclasses.Field) -> str:
     """The flag of field ``f`` as the user types it."""
     return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def flags_of(f: dataclasses.Field) -> Tuple[str, ...]:
+    """Every flag of field ``f``: its flag, then its aliases."""
+    return (flag_of(f),) + tuple(f.metadata.get("aliases") or ())
 
 
 def _fmt(x: Any) -> str:
@@ -191,7 +201,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: Type, defaults: Optional
                 kwargs["choices"] = m["choices"]
             if m.get("metavar"):
                 kwargs["metavar"] = m["metavar"]
-        target.add_argument(flag_of(f), **kwargs)
+        target.add_argument(flag_of(f), *(m.get("aliases") or ()), **kwargs)
 
 
 def load_config_file(path: str) -> Dict[str, Any]:
@@ -260,7 +270,8 @@ def compose(classes: Sequence[Type], namespace: argparse.Namespace, config_file:
     keys: Dict[str, Tuple[int, dataclasses.Field]] = {}
     for i, cls in enumerate(classes):
         for f in dataclasses.fields(cls):
-            for k in {f.name, flag_of(f).lstrip("-"), flag_of(f).lstrip("-").replace("-", "_")}:
+            names = [flag.lstrip("-") for flag in flags_of(f)]
+            for k in {f.name, *names, *(n.replace("-", "_") for n in names)}:
                 keys.setdefault(k, (i, f))
     values: List[Dict[str, Any]] = [dict() for _ in classes]
     for i, cls in enumerate(classes):

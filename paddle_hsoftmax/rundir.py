@@ -219,7 +219,8 @@ class RunDir:
         return run
 
     # -- life cycle --------------------------------------------------------------------------------
-    def check(self, resume: bool, overwrite: bool, kind: Optional[str] = None, config: Any = None) -> None:
+    def check(self, resume: bool, overwrite: bool, kind: Optional[str] = None, config: Any = None,
+              world_size: Optional[int] = None) -> None:
         """Refuse (read-only, before anything is written) to replace a run unless ``overwrite``
         or ``resume``: a finished one (``metrics.json``) or an interrupted one
         (``checkpoints/last.pdckpt``, which ``resume`` continues). With ``resume``, the run must be
@@ -241,10 +242,11 @@ class RunDir:
         if resume and not self.last_checkpoint.exists():
             raise CorpusError(f"{out}: nothing to resume (no checkpoints/last.pdckpt)")
         if resume and config is not None:
-            self.check_resume(kind, config)
+            self.check_resume(kind, config, world_size)
 
-    def check_resume(self, kind: Optional[str], config: Any) -> None:
-        """Refuse a resume whose settings change the model's shape (one line naming them all)."""
+    def check_resume(self, kind: Optional[str], config: Any, world_size: Optional[int] = None) -> None:
+        """Refuse a resume whose settings change the model's shape (one line naming them all), or
+        (``world_size`` given) that runs with another number of processes than the run did."""
         from .config import shape_differences
 
         record = self.record()
@@ -253,6 +255,12 @@ class RunDir:
         if kind is not None and record.get("kind") not in (None, kind):
             raise ConfigError(f"{self.path}: holds a `train.py {record.get('kind')}` run; cannot resume it "
                               f"with `train.py {kind}`")
+        saved = int(record.get("world_size", 1))
+        if world_size is not None and saved != world_size:
+            how = (f"python -m paddle.distributed.launch --nproc_per_node {saved} ..." if saved > 1
+                   else "without paddle.distributed.launch")
+            raise ConfigError(f"--resume {self.path}: the run trained with {saved} process(es), this launch has "
+                              f"{world_size}; resume it with the same number ({how})")
         differ = shape_differences(type(config), record.get("config") or {}, config)
         if differ:
             raise ConfigError(f"--resume {self.path}: settings that change the model differ from the run's: "
@@ -276,9 +284,9 @@ class RunDir:
             for name in (self.METRICS, self.RECORD):
                 (out / name).unlink(missing_ok=True)
 
-    def start(self, kind: str, config: Any, resume: bool = False) -> None:
+    def start(self, kind: str, config: Any, resume: bool = False, world_size: int = 1) -> None:
         """Write ``run.json`` with status ``running`` (a resume keeps the record's start time and
-        adds one to its ``resumed`` count)."""
+        adds one to its ``resumed`` count); ``world_size``: the data-parallel processes."""
         old = self.record() if resume else None
         record = {
             "format": RECORD_FORMAT,
@@ -288,6 +296,7 @@ class RunDir:
             "versions": versions(),
             "started": (old or {}).get("started", _now()),
             "resumed": int((old or {}).get("resumed", 0)) + (1 if resume else 0),
+            "world_size": int(world_size),
             "files": [],
             "chosen": {},
         }

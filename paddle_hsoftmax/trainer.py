@@ -34,6 +34,7 @@ from typing import Any, Dict, Iterator, List, Optional
 import paddle
 import paddle.distributed as dist
 
+from . import distributed
 from .errors import ConfigError, UserError
 from .export import atomic_path
 from .rundir import RunDir
@@ -109,6 +110,7 @@ class TrainerState:
         scores: the last evaluation's scores.
         stopped_early: the epoch after which patience ran out (0: it did not).
         last_loss: the last logged training loss (NaN before the first).
+        world_size: the processes the run trains with (``--resume`` refuses another number).
     """
 
     epoch: int = 0
@@ -123,6 +125,7 @@ class TrainerState:
     scores: Dict[str, float] = dataclasses.field(default_factory=dict)
     stopped_early: int = 0
     last_loss: float = float("nan")
+    world_size: int = 1
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
@@ -148,12 +151,20 @@ class Task:
         selection_metric: a key of :meth:`evaluate`'s result; when set, the trainer keeps the best
             model in ``checkpoints/best.pdckpt`` and can stop early (``None``: keep the last).
         selection_mode: ``"max"`` (higher is better) or ``"min"`` (e.g. perplexity).
+        gradient: what :meth:`train_step` differentiates: ``"mean"``, the step's ``loss_sum /
+            count`` (under data parallel each process's gradient is weighted by its count, so
+            the step's gradient is the mean over the whole batch), or ``"sum"`` (summed).
+        shards_data: under data parallel, :meth:`epoch_batches` already yields only this
+            process's batches (default False: it yields the whole batches and the trainer gives
+            each process its rows, :func:`~paddle_hsoftmax.distributed.split_rows`).
     """
 
     name: str = "task"
     unit_name: str = "examples"
     selection_metric: Optional[str] = None
     selection_mode: str = "max"
+    gradient: str = "mean"
+    shards_data: bool = False
     model: paddle.nn.Layer
     optimizer: Any
 
@@ -276,6 +287,7 @@ class Trainer:
         self._wall_base = 0.0
         self._saved_at: Optional[str] = None  # "epoch E, step S" of the last checkpoint written or read
         self._lr = float("nan")
+        self.sync: Optional[distributed.GradientSync] = None
 
     # -- checkpoints -----------------------------------------------------------------------------
     @property
@@ -336,14 +348,19 @@ class Trainer:
         """Write ``last.pdckpt`` (rank 0), after checking that every parameter is finite."""
         self._update_wall()
         self.check_finite(task)
+        resume_state = task.resume_state()
+        if self.world > 1:  # each process's own generators and task state, in rank order
+            mine = {"rng": rng_state(), "task": _to_numpy(resume_state)}
+            ranks = distributed.all_gather_object(mine)
         if self.rank != 0:
             return
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         ckpt = {"model": task.model.state_dict(), "optimizer": optimizer_state(task.model, task.optimizer),
                 "trainer": self.state.to_dict(), "rng": rng_state()}
-        resume_state = task.resume_state()
         if resume_state is not None:
             ckpt["task"] = resume_state
+        if self.world > 1:
+            ckpt["ranks"] = ranks
         save_state(self.checkpoint_path, ckpt, delay=save_delay())
         self._saved_at = self._position()
 
@@ -363,14 +380,23 @@ class Trainer:
 
             raise CorpusError(f"{self.checkpoint_path}: not a resumable checkpoint (no model, optimizer and "
                               "trainer state in it)")
+        saved_world = int(ckpt["trainer"].get("world_size", 1))
+        if saved_world != self.world:
+            raise ConfigError(_world_message(self.checkpoint_path, saved_world, self.world))
         _check_shapes(self.checkpoint_path, task.model, ckpt["model"])
         task.model.set_state_dict(ckpt["model"])
         set_optimizer_state(task.model, task.optimizer, ckpt["optimizer"])
         self.state = TrainerState.from_dict(ckpt["trainer"])
-        if "rng" in ckpt:
-            set_rng_state(ckpt["rng"])
-        if "task" in ckpt:
-            task.set_resume_state(ckpt["task"])
+        own = ckpt["ranks"][self.rank] if self.world > 1 and "ranks" in ckpt else None
+        if own is not None:
+            set_rng_state(own["rng"])
+            if own.get("task") is not None:
+                task.set_resume_state(own["task"])
+        else:
+            if "rng" in ckpt:
+                set_rng_state(ckpt["rng"])
+            if "task" in ckpt:
+                task.set_resume_state(ckpt["task"])
         self._saved_at = self._position()
         log.info("resumed from %s at %s", self.checkpoint_path, self.state)
 
@@ -414,6 +440,12 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if self.config.resume:
             self.load_checkpoint(task)
+        self.state.world_size = self.world
+        if self.world > 1 and not isinstance(task.model, paddle.DataParallel):
+            # one exchange per step after the backward pass (sparse gradients as rows), from
+            # rank 0's parameters (a resumed run: every rank loaded the same checkpoint)
+            distributed.broadcast_parameters(task.model)
+            self.sync = distributed.GradientSync(task.model)
         self._wall_base = float(self.state.wall_seconds)
         self._wall_start = time.perf_counter()
         self.writer = self._open_writer()
@@ -435,24 +467,35 @@ class Trainer:
                    disable=not cfg.progress or self.rank != 0, unit=f" {task.unit_name}", unit_scale=True,
                    leave=False)
         window_units, window_start = 0.0, time.perf_counter()
+        steps_before = state.step
         for index, batch in enumerate(task.epoch_batches(epoch)):
             if index < skip:
                 continue  # already done before the resume
+            if self.world > 1 and not task.shards_data:
+                batch = distributed.split_rows(batch, self.rank, self.world)
+                if batch is None:  # fewer rows than processes: every process skips it
+                    state.batch = index + 1
+                    continue
             t0 = time.perf_counter()
             lr = self._lr = task.learning_rate(min(1.0, state.units / max(total_units, 1.0)))
             task.optimizer.set_lr(lr)
             result = task.train_step(batch)
+            loss_sum, count, units = result.loss_sum, result.count, result.units
+            if self.sync is not None:
+                loss_sum, count, units = self.sync(loss_sum, count, units, mean=task.gradient == "mean")
+            elif self.world > 1:  # a task that exchanges its own gradients (paddle.DataParallel)
+                units = units * self.world
             if not result.params_updated:
                 task.optimizer.step()
                 task.optimizer.clear_grad()
             state.train_seconds += time.perf_counter() - t0
-            state.units += result.units * self.world
+            state.units += units
             state.step += 1
             state.batch = index + 1
-            window_units += result.units * self.world
-            bar.update(result.units * self.world)
+            window_units += units
+            bar.update(units)
             if state.step % cfg.log_every == 0:
-                loss = float(result.loss_sum) / max(result.count, 1.0)
+                loss = float(loss_sum) / max(count, 1.0)
                 if not math.isfinite(loss):
                     self._diverged(f"the loss became {loss}")
                 rate = window_units / max(time.perf_counter() - window_start, 1e-9)
@@ -465,6 +508,10 @@ class Trainer:
             if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0:
                 self.save_checkpoint(task)
         bar.close()
+        if self.world > 1 and state.step == steps_before and not skip:
+            raise ConfigError(f"{self.world} processes but no training step in epoch {epoch + 1}: the data gives "
+                              "fewer batches (or rows per batch) than processes; launch fewer processes "
+                              "(--nproc_per_node) or use more data / a larger --batch-size")
 
     def _end_epoch(self, task: Task) -> Dict[str, float]:
         """Close the epoch: check the parameters (a NaN model is never scored, nor kept as best),
@@ -473,6 +520,8 @@ class Trainer:
         self.state.epoch += 1
         self.state.batch = 0
         scores = task.evaluate() if self.rank == 0 else {}
+        # every process takes rank 0's scores, so all keep the same best and stop together
+        scores = distributed.broadcast_object(scores) if self.world > 1 else scores
         for name, value in scores.items():
             self._scalar(f"eval/{name}", value, self.state.step)
         self.state.scores = dict(scores)
@@ -492,6 +541,7 @@ class Trainer:
             "steps": state.step,
             "train_seconds": state.train_seconds,
             "final_train_loss": state.last_loss,
+            "world_size": self.world,
             f"{task.unit_name}_trained": state.units,
         }
 
@@ -536,6 +586,24 @@ def set_optimizer_state(model: paddle.nn.Layer, optimizer, state: Dict[str, Any]
         for suffix, value in slots.items():
             state[unique.get(name, name) + suffix] = value
     optimizer.set_state_dict(state)
+
+
+def _world_message(path: Path, saved: int, now: int) -> str:
+    return (f"--resume {path}: the run trained with {saved} process(es), this launch has {now}; resume with "
+            f"the same number (python -m paddle.distributed.launch --nproc_per_node {saved} ...)"
+            if saved > 1 else f"--resume {path}: the run trained in 1 process, this launch has {now}; resume "
+            "it without paddle.distributed.launch")
+
+
+def _to_numpy(obj: Any) -> Any:
+    """``obj`` with every Paddle tensor as a NumPy array (to send between processes)."""
+    if isinstance(obj, paddle.Tensor):
+        return obj.numpy()
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_numpy(x) for x in obj)
+    if isinstance(obj, dict):
+        return {k: _to_numpy(v) for k, v in obj.items()}
+    return obj
 
 
 def _check_shapes(path: Path, model: paddle.nn.Layer, saved: Dict[str, Any]) -> None:

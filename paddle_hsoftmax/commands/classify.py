@@ -68,6 +68,8 @@ def run(args) -> int:
               + ", ".join(f"{k} x{n}" for k, n in sorted(task.unseen_labels.items())))
     trainer = Trainer(trainer_config(run_dir, config, options))
     metrics = trainer.fit(task)
+    if trainer.rank != 0:  # data parallel: rank 0 alone tests, exports and writes the run's files
+        return 0
     trainer.load_best(task)
     test = task.scores("test")
     metrics.update({

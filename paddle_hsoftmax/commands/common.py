@@ -27,7 +27,7 @@ from ..pipeline.configs import RunOptions
 from ..rundir import RunDir
 
 __all__ = ["add_settings", "read_settings", "check_run", "start_run", "prepare_output", "load_sentences",
-           "trainer_config"]
+           "trainer_config", "refuse_launcher"]
 
 
 def add_settings(p: argparse.ArgumentParser, cls: Type, output_dir: Optional[str] = None, run: bool = True) -> None:
@@ -54,20 +54,55 @@ def read_settings(args: argparse.Namespace) -> Tuple[Any, Optional[RunOptions]]:
 
 
 def check_run(kind: str, config: Any, options: RunOptions, threads: Optional[int] = None) -> RunDir:
-    """Set up the device and refuse (read-only) what the output directory does not allow."""
+    """Set up the device, join the launcher's processes (``paddle.distributed.launch``: each
+    process then gets ``cores / processes`` math threads), and refuse (read-only) what the output
+    directory does not allow, a ``--batch-size`` below the number of processes (``--batch-size``
+    is the global batch, each process takes its rows) and a ``--resume`` with another number of
+    processes than the run's."""
+    import os
+
+    from .. import distributed
+    from ..errors import ConfigError
     from ..runtime import setup
 
+    world = distributed.launched_world()
+    batch = getattr(config, "batch_size", None)
+    if world > 1 and isinstance(batch, int) and batch < world:
+        raise ConfigError(f"--batch-size {batch} is smaller than the {world} processes: it is the global batch "
+                          f"(each process takes batch/{world} of its rows); use --batch-size {world} or more")
+    if threads is None:
+        threads = max(1, (os.cpu_count() or 1) // world)
     setup(options.device, threads)
+    distributed.init()
     run = RunDir(options.output_dir)
-    run.check(options.resume, options.overwrite, kind=kind, config=config)
+    run.check(options.resume, options.overwrite, kind=kind, config=config, world_size=world)
     return run
 
 
 def start_run(run: RunDir, kind: str, config: Any, options: RunOptions) -> RunDir:
-    """Create (or, with ``--overwrite``, clear) the run directory and write ``run.json``."""
-    run.prepare(options.resume, options.overwrite)
-    run.start(kind, config, resume=options.resume)
+    """Create (or, with ``--overwrite``, clear) the run directory and write ``run.json`` (rank 0;
+    under the launcher every process waits until it is done, and none starts before all have
+    checked the directory)."""
+    from .. import distributed
+
+    distributed.barrier()
+    if distributed.rank() == 0:
+        run.prepare(options.resume, options.overwrite)
+        run.start(kind, config, resume=options.resume, world_size=distributed.world())
+    distributed.barrier()
     return run
+
+
+def refuse_launcher(command: str) -> None:
+    """A command that is not data-parallel refuses to run under ``paddle.distributed.launch``
+    (N processes would each do the whole job and write the same files)."""
+    from .. import distributed
+    from ..errors import ConfigError
+
+    world = distributed.launched_world()
+    if world > 1:
+        raise ConfigError(f"`train.py {command}` runs in one process, not under paddle.distributed.launch "
+                          f"({world} processes were launched); run it as `python train.py {command} ...`")
 
 
 def trainer_config(run: RunDir, config: Any, options: RunOptions, log_every: int = 20):

@@ -47,6 +47,8 @@ def run(args) -> int:
           f"{params['parameters']:,} parameters, {params['output_parameters']:,} in the output layer")
     trainer = Trainer(trainer_config(run_dir, config, options))
     metrics = trainer.fit(task)
+    if trainer.rank != 0:  # data parallel: rank 0 alone tests, exports and writes the run's files
+        return 0
     trainer.load_best(task)
     valid, test = task.scores("valid"), task.scores("test")
     epochs_run = max(trainer.state.epoch, 1)

@@ -97,6 +97,8 @@ def run(args) -> int:
           f"parameters, {params['output_parameters']:,} in the output layer")
     trainer = Trainer(trainer_config(run_dir, config, options))
     metrics = trainer.fit(task)
+    if trainer.rank != 0:  # data parallel: rank 0 alone tests, exports and writes the run's files
+        return 0
     trainer.load_best(task)
     test_pairs = splits["test"][: config.max_test or None]
     beam = task.scores("test", beam_size=config.beam_size, max_items=config.max_test)

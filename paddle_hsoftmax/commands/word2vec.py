@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import time
 
 from ..data.text import CorpusError
@@ -43,11 +42,8 @@ def run(args) -> int:
 
     wall_start = time.perf_counter()
     config, options = read_settings(args)
-    world = int(os.environ.get("PADDLE_TRAINERS_NUM", "1"))
-    run_dir = check_run("word2vec", config, options, threads=max(1, (os.cpu_count() or 1) // world))
-    if world > 1:
-        dist.init_parallel_env()
-    rank = dist.get_rank() if world > 1 else 0
+    run_dir = check_run("word2vec", config, options)  # joins the launcher's processes, if any
+    rank, world = dist.get_rank() if dist.is_initialized() else 0, dist.get_world_size() if dist.is_initialized() else 1
 
     sentences, source = load_sentences(config.corpus, config.format, config.tokenizer)
     vocab = Vocab.build(sentences, min_count=config.min_count, max_vocab=config.max_vocab, source=source)
@@ -55,8 +51,7 @@ def run(args) -> int:
     if len(corpus) < 2:
         raise CorpusError(f"{source}: fewer than 2 in-vocabulary tokens")
     task = Word2VecTask(config, vocab, corpus, rank=rank, world=world)
-    if rank == 0:
-        start_run(run_dir, "word2vec", config, options)
+    start_run(run_dir, "word2vec", config, options)  # rank 0 writes; every process waits for it
     info = information_table(vocab.counts)
     if rank == 0:
         print(f"corpus: {source}: {len(sentences):,} sentences, {corpus.raw_tokens:,} tokens, "

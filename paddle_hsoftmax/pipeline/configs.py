@@ -43,19 +43,20 @@ _FORMAT_HELP = "plain: whitespace tokens; tagged: word/TAG tokens (People's Dail
 
 
 def require_source(config) -> None:
-    """A command's data must be given: ``--dataset``, or ``--train`` with ``--valid`` and ``--test``
+    """A command's data must be given: ``--dataset``, or ``--train-file`` with ``--valid-file`` and
+    ``--test-file`` (aliases ``--train``, ``--valid``, ``--test``)
     (the task classes also take splits given in code, without either)."""
     if config.dataset is None and not config.train:
-        raise ConfigError("give one of --dataset or --train (with --valid and --test)")
+        raise ConfigError("give one of --dataset or --train-file (with --valid-file and --test-file)")
 
 
-def _need_splits(config, train_flag: str = "--train") -> None:
-    """``--dataset`` or ``--train`` with ``--valid`` and ``--test``."""
+def _need_splits(config, train_flag: str = "--train-file") -> None:
+    """``--dataset`` or ``--train-file`` with ``--valid-file`` and ``--test-file``."""
     if (config.dataset is None) == (config.train is None or config.train == []):
         raise ConfigError(f"give one of --dataset or {train_flag}" if config.dataset is None
                           else f"--dataset and {train_flag} exclude each other")
     if config.train and not (config.valid and config.test):
-        raise ConfigError("--train needs --valid and --test as well")
+        raise ConfigError("--train-file needs --valid-file and --test-file as well")
 
 
 @dataclasses.dataclass
@@ -102,10 +103,10 @@ class ClassifyConfig(Settings):
 
     dataset: Optional[str] = setting(None, choices=CLASSIFY_DATASETS, group="source",
                                      help="built-in dataset (from installed packages)")
-    train: Optional[str] = setting(None, group="source",
+    train: Optional[str] = setting(None, flag="--train-file", aliases=("--train",), group="source",
                                    help="training file: TSV label<TAB>text or fastText __label__x text")
-    valid: Optional[str] = setting(None, help="validation file (same format); required with --train")
-    test: Optional[str] = setting(None, help="test file (same format); required with --train")
+    valid: Optional[str] = setting(None, flag="--valid-file", aliases=("--valid",), help="validation file (same format); required with --train-file")
+    test: Optional[str] = setting(None, flag="--test-file", aliases=("--test",), help="test file (same format); required with --train-file")
     format: str = setting("auto", choices=CLASSIFICATION_FORMATS, help="the files' format")
     tokenizer: str = setting("char", choices=TOKENIZERS, shape=True, help="how texts are split into tokens")
     pooling: str = setting("mean", choices=POOLINGS, help="how the LSTM states become one vector")
@@ -147,10 +148,10 @@ class TagConfig(Settings):
     """
 
     dataset: Optional[str] = setting(None, choices=TAG_DATASETS, group="source", help="built-in People's Daily set")
-    train: Optional[str] = setting(None, group="source",
+    train: Optional[str] = setting(None, flag="--train-file", aliases=("--train",), group="source",
                                    help="CoNLL (token<TAB>tag, blank line between sentences) or word/TAG lines")
-    valid: Optional[str] = setting(None, help="validation file (same format); required with --train")
-    test: Optional[str] = setting(None, help="test file (same format); required with --train")
+    valid: Optional[str] = setting(None, flag="--valid-file", aliases=("--valid",), help="validation file (same format); required with --train-file")
+    test: Optional[str] = setting(None, flag="--test-file", aliases=("--test",), help="test file (same format); required with --train-file")
     format: str = setting("auto", choices=TAGGED_FORMATS, help="the files' format")
     crf: bool = setting(False, shape=True, help="linear-chain CRF on top (Viterbi decoding)")
     cell: str = setting("lstm", choices=tuple(sorted(RNN_CELLS)), shape=True, help="the recurrent cell")
@@ -266,10 +267,10 @@ class Seq2SeqConfig(Settings):
 
     dataset: Optional[str] = setting(None, choices=SEQ2SEQ_DATASETS, group="source",
                                      help="built-in: CC-CEDICT Chinese -> English glosses")
-    train: Optional[List[str]] = setting(None, group="source", metavar="FILE",
+    train: Optional[List[str]] = setting(None, flag="--train-file", aliases=("--train",), group="source", metavar="FILE",
                                          help="a TSV file (source<TAB>target), or two aligned files: source, target")
-    valid: Optional[List[str]] = setting(None, metavar="FILE", help="same form as --train; required with --train")
-    test: Optional[List[str]] = setting(None, metavar="FILE", help="same form as --train; required with --train")
+    valid: Optional[List[str]] = setting(None, flag="--valid-file", aliases=("--valid",), metavar="FILE", help="same form as --train-file; required with --train-file")
+    test: Optional[List[str]] = setting(None, flag="--test-file", aliases=("--test",), metavar="FILE", help="same form as --train-file; required with --train-file")
     output: str = setting("hsoftmax", choices=OUTPUT_LAYERS, shape=True, help="the decoder's output layer")
     tree: str = setting("huffman", choices=TREES, shape=True, help="the H-softmax tree over the target words")
     source_tokenizer: str = setting("char", choices=TOKENIZERS, shape=True,
@@ -321,7 +322,7 @@ class Seq2SeqConfig(Settings):
                 files = [files]
                 setattr(self, name, files)
             if files is not None and len(files) not in (1, 2):
-                raise ConfigError(f"--{name} takes one TSV file or two aligned files (source, target), "
+                raise ConfigError(f"{self.flag(name)} takes one TSV file or two aligned files (source, target), "
                                   f"got {len(files)}")
         if self.dataset is not None or self.train is not None:
             _need_splits(self)

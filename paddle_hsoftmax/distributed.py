@@ -1,0 +1,285 @@
+"""Data parallel under ``python -m paddle.distributed.launch``: who this process is, its share of a
+batch, and one gradient exchange per step that sends sparse gradients as the rows they touch.
+
+Problem -> idea: Paddle's ``DataParallel`` reducer all-reduces every gradient densely and crashes
+on a sparse (``SelectedRows``) one, so an H-softmax or embedding table of ``[V, D]`` travels whole
+every step (512 MB at V = 1e6, D = 128), nearly all of it zeros. :class:`GradientSync` instead
+runs after the backward pass:
+
+- the dense gradients (and the step's loss sum, loss-term count and data units) go in ONE flat
+  buffer through one ``all_reduce(SUM)``;
+- each sparse gradient goes as its touched rows: an ``all_gather`` of the row counts, then of the
+  row ids and the row values (padded to the largest count), concatenated in rank order (a fixed
+  order: every process builds the same merged gradient, bit for bit) and handed back to the
+  optimizer as a sparse gradient, so SGD / lazy Adam update only those rows.
+
+Loss scaling: a task's backward is of its *mean* loss (``loss_sum / count`` of its own share) or of
+its *sum* (word2vec). For a mean, each process's gradient is weighted by its ``count`` and the sum
+divided by the total count, so the result is the gradient of the mean over the whole batch, what
+one process computes on the whole batch (float rounding aside): ranks whose shares hold different
+numbers of tokens are weighted right. For a sum, the gradients are summed.
+
+Batches: :func:`split_rows` gives process ``r`` of ``w`` its contiguous slice of every array whose
+first dimension is the batch (``np.array_split``: sizes differ by at most one), so ``--batch-size``
+is the global batch and a run with N processes takes the same steps as one process.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import paddle
+
+__all__ = ["launched_world", "launched_rank", "init", "rank", "world", "split_rows", "broadcast_object",
+           "broadcast_parameters", "barrier", "GradientSync", "sparse_parameters"]
+
+
+def launched_world() -> int:
+    """Processes the launcher started (``PADDLE_TRAINERS_NUM``; 1 without the launcher)."""
+    try:
+        return max(1, int(os.environ.get("PADDLE_TRAINERS_NUM", "1")))
+    except ValueError:
+        return 1
+
+
+def launched_rank() -> int:
+    """This process's rank as the launcher set it (``PADDLE_TRAINER_ID``; 0 without the launcher)."""
+    try:
+        return int(os.environ.get("PADDLE_TRAINER_ID", "0"))
+    except ValueError:
+        return 0
+
+
+def init() -> Tuple[int, int]:
+    """Join the launcher's process group (once) and return ``(rank, world)``; ``(0, 1)`` alone."""
+    import paddle.distributed as dist
+
+    if launched_world() > 1 and not dist.is_initialized():
+        dist.init_parallel_env()
+    return rank(), world()
+
+
+def rank() -> int:
+    import paddle.distributed as dist
+
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def world() -> int:
+    import paddle.distributed as dist
+
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def barrier() -> None:
+    import paddle.distributed as dist
+
+    if world() > 1:
+        dist.barrier()
+
+
+def split_rows(batch: Any, rank: int, world: int) -> Optional[Any]:
+    """Process ``rank``'s share of ``batch``: every NumPy array (in a tuple / list, or alone) whose
+    first dimension is the batch's is cut into ``world`` contiguous slices and slice ``rank``
+    kept; other items (flags, scalars, ``None``) are kept as they are. The batch size is the first
+    dimension of the first array. Returns None when the batch has fewer rows than processes (every
+    process then skips it, so all take the same steps)."""
+    items = list(batch) if isinstance(batch, (tuple, list)) else [batch]
+    arrays = [x for x in items if isinstance(x, np.ndarray) and x.ndim >= 1]
+    if not arrays:
+        raise ValueError("a batch to share out needs at least one array whose first dimension is the batch")
+    rows = arrays[0].shape[0]
+    if rows < world:
+        return None
+    bounds = np.linspace(0, rows, world + 1).round().astype(np.int64)  # array_split's sizes, as slices
+    lo, hi = int(bounds[rank]), int(bounds[rank + 1])
+    out = [x[lo:hi] if isinstance(x, np.ndarray) and x.ndim >= 1 and x.shape[0] == rows else x for x in items]
+    if isinstance(batch, tuple):
+        return tuple(out)
+    return out if isinstance(batch, list) else out[0]
+
+
+def broadcast_object(obj: Any, src: int = 0) -> Any:
+    """``obj`` of process ``src`` on every process (small Python objects: scores, a decision)."""
+    import paddle.distributed as dist
+
+    if world() == 1:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
+
+
+def all_gather_object(obj: Any) -> List[Any]:
+    """Every process's ``obj``, in rank order."""
+    import paddle.distributed as dist
+
+    if world() == 1:
+        return [obj]
+    out: List[Any] = []
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def broadcast_parameters(model: paddle.nn.Layer, src: int = 0) -> None:
+    """Every process starts from process ``src``'s parameters and buffers."""
+    import paddle.distributed as dist
+
+    if world() == 1:
+        return
+    # buffers that hold nothing yet (an RNN's flattened-weight cache) live on no device: skipped
+    buffers = [b for b in model.buffers() if b is not None and b._is_initialized()
+               and (b.place.is_cpu_place() or b.place.is_gpu_place())]
+    with paddle.no_grad():
+        for t in list(model.parameters()) + buffers:
+            dist.broadcast(t, src=src)
+
+
+def sparse_parameters(model: paddle.nn.Layer) -> List[paddle.Tensor]:
+    """Parameters whose gradient is sparse (``SelectedRows``): the weights of layers built with
+    ``sparse=True`` (``nn.Embedding``'s ``_sparse``, or a ``sparse`` attribute)."""
+    out, seen = [], set()
+    for layer in model.sublayers(include_self=True):
+        if getattr(layer, "_sparse", False) is True or getattr(layer, "sparse", False) is True:
+            w = getattr(layer, "weight", None)
+            if isinstance(w, paddle.Tensor) and not w.stop_gradient and id(w) not in seen:
+                seen.add(id(w))
+                out.append(w)
+    return out
+
+
+class GradientSync:
+    """The per-step gradient exchange of the module docstring, for one model's parameters.
+
+    Args:
+        model: the model (its trainable parameters, in their order, which every process shares).
+        sparse: send sparse gradients as rows (default); False: all-reduce them densely like
+            Paddle's reducer would (the comparison ``scripts/bench_dp_grads.py`` measures).
+
+    Attributes:
+        last_bytes: ``{"dense", "sparse"}``: the bytes this process contributed to the last
+            exchange (its all-reduce buffer; its padded row ids and values).
+    """
+
+    def __init__(self, model: paddle.nn.Layer, sparse: bool = True) -> None:
+        params = [p for p in model.parameters() if not p.stop_gradient]
+        unique, seen = [], set()
+        for p in params:
+            if id(p) not in seen:
+                seen.add(id(p))
+                unique.append(p)
+        sparse_ids = {id(p) for p in sparse_parameters(model)} if sparse else set()
+        self.sparse = [p for p in unique if id(p) in sparse_ids]
+        self.dense = [p for p in unique if id(p) not in sparse_ids]
+        self.last_bytes: Dict[str, int] = {"dense": 0, "sparse": 0}
+
+    def __call__(self, loss_sum: Any, count: float, units: float, mean: bool = True) -> Tuple[float, float, float]:
+        """Exchange this step's gradients; return the whole step's ``(loss_sum, count, units)``.
+
+        ``mean``: the backward was of ``loss_sum / count`` (weighted by ``count``); else of the sum."""
+        import paddle.distributed as dist
+
+        weight = float(count) if mean else 1.0
+        pieces, present = [], []
+        for p in self.dense:
+            g = p.grad
+            if g is not None and g.is_selected_rows():  # a sparse gradient sent densely
+                g = _dense_of(p)
+            present.append(0.0 if g is None else 1.0)
+            pieces.append((paddle.zeros([int(np.prod(p.shape))], dtype="float32") if g is None
+                           else g.astype("float32").flatten() * weight))
+        loss = loss_sum if isinstance(loss_sum, paddle.Tensor) else paddle.to_tensor(float(loss_sum))
+        tail = paddle.concat([paddle.to_tensor(present + [float(count), float(units)], dtype="float32"),
+                              loss.astype("float32").reshape([1])])
+        buffer = paddle.concat(pieces + [tail]) if pieces else tail
+        self.last_bytes = {"dense": int(buffer.shape[0]) * 4, "sparse": 0}
+        dist.all_reduce(buffer)
+        n_dense = int(buffer.shape[0]) - tail.shape[0]
+        scalars = buffer[n_dense:].numpy()
+        k = len(self.dense)
+        total_count, total_units, total_loss = float(scalars[k]), float(scalars[k + 1]), float(scalars[k + 2])
+        scale = 1.0 / max(total_count, 1e-12) if mean else 1.0
+        offset = 0
+        for p, had in zip(self.dense, scalars[:k]):
+            size = int(np.prod(p.shape))
+            if had > 0:
+                value = (buffer[offset : offset + size] * scale).reshape(p.shape).astype(p.dtype)
+                _set_dense_grad(p, value)
+            elif p.grad is not None:
+                p.clear_gradient(False)
+            offset += size
+        if self.sparse:
+            self._sparse_exchange(weight, scale)
+        return total_loss, total_count, total_units
+
+    def _sparse_exchange(self, weight: float, scale: float) -> None:
+        import paddle.distributed as dist
+
+        w = world()
+        locals_ = []
+        for p in self.sparse:
+            g = p.grad
+            if g is None:
+                locals_.append((np.zeros(0, dtype=np.int64), None))
+            elif not g.is_selected_rows():
+                raise RuntimeError(f"parameter {p.name} was declared sparse but has a dense gradient")
+            else:
+                locals_.append((np.asarray(g.rows(), dtype=np.int64), g._get_tensor_from_selected_rows()))
+        counts = paddle.to_tensor(np.asarray([len(r) for r, _ in locals_], dtype=np.int64))
+        gathered: List[paddle.Tensor] = []
+        dist.all_gather(gathered, counts)
+        table = np.stack([t.numpy() for t in gathered])  # (world, n_sparse)
+        for j, (p, (rows, values)) in enumerate(zip(self.sparse, locals_)):
+            per_rank = table[:, j]
+            most = int(per_rank.max())
+            if most == 0:
+                if p.grad is not None:
+                    p.clear_gradient(False)
+                continue
+            dim = int(np.prod(p.shape[1:]))
+            ids = np.full(most, 0, dtype=np.int64)
+            ids[: len(rows)] = rows
+            vals = paddle.zeros([most, dim], dtype="float32")
+            if values is not None and len(rows):
+                vals = paddle.concat([values.astype("float32").reshape([len(rows), dim]) * weight,
+                                      paddle.zeros([most - len(rows), dim], dtype="float32")]) \
+                    if most > len(rows) else values.astype("float32").reshape([most, dim]) * weight
+            self.last_bytes["sparse"] += most * (8 + 4 * dim)
+            all_ids: List[paddle.Tensor] = []
+            all_vals: List[paddle.Tensor] = []
+            dist.all_gather(all_ids, paddle.to_tensor(ids))
+            dist.all_gather(all_vals, vals)
+            keep_ids = [all_ids[r][: int(per_rank[r])] for r in range(w) if per_rank[r]]
+            keep_vals = [all_vals[r][: int(per_rank[r])] for r in range(w) if per_rank[r]]
+            merged_ids = paddle.concat(keep_ids)
+            merged_vals = (paddle.concat(keep_vals) * scale).reshape([-1] + list(p.shape[1:])).astype(p.dtype)
+            _set_sparse_grad(p, merged_ids, merged_vals)
+
+
+def _dense_of(p: paddle.Tensor) -> paddle.Tensor:
+    """A sparse gradient of ``p`` as a dense ``p.shape`` tensor (rows summed)."""
+    g = p.grad
+    rows = paddle.to_tensor(np.asarray(g.rows(), dtype=np.int64))
+    values = g._get_tensor_from_selected_rows()
+    return paddle.zeros(p.shape, dtype=values.dtype).index_add(rows, 0, values)
+
+
+def _set_dense_grad(p: paddle.Tensor, value: paddle.Tensor) -> None:
+    g = p.grad
+    if g is not None and not g.is_selected_rows():
+        g.set_value(value)
+        return
+    p.clear_gradient(False)
+    # no gradient yet on this process (the parameter was not used by its share): make one
+    paddle.autograd.backward([p * 1.0], [value])
+
+
+def _set_sparse_grad(p: paddle.Tensor, ids: paddle.Tensor, values: paddle.Tensor) -> None:
+    """Make ``p``'s gradient the sparse ``(ids, values)``: the backward of a sparse embedding
+    lookup of ``ids`` in ``p`` with output gradient ``values`` is exactly that ``SelectedRows``."""
+    import paddle.nn.functional as F
+
+    p.clear_gradient(False)
+    paddle.autograd.backward([F.embedding(ids, p, sparse=True)], [values])
