@@ -90,8 +90,8 @@ def test_only_a_user_error_becomes_one_line(monkeypatch, capsys):
     (["word2vec", "--dim", "0"], "--dim must be >= 1, got 0"),
     (["lm", "--tie", "--output", "hsoftmax"], "--tie needs an output layer"),
     (["demo", "--dim", "0"], "--dim must be >= 1, got 0"),
-    (["classify", "--train", "a.tsv"], "--train needs --valid and --test as well"),
-    (["classify"], "give one of --dataset or --train"),
+    (["classify", "--train", "a.tsv"], "--train-file needs --valid-file and --test-file as well"),
+    (["classify"], "give one of --dataset or --train-file"),
     (["lm", "--device", "tpu"], "--device must be cpu, gpu or gpu:N, got 'tpu'"),
 ])
 def test_errors_name_the_flag_as_typed(argv, message, tmp_path, capsys):

@@ -140,7 +140,7 @@ def test_own_tsv_files_end_to_end(senti, tmp_path, capsys):
 
 def test_classify_cli_errors(tmp_path, capsys):
     assert main(["classify", "--train", str(tmp_path / "x.tsv"), "--output-dir", str(tmp_path / "o")]) == 2
-    assert "--valid and --test" in capsys.readouterr().err
+    assert "--valid-file and --test-file" in capsys.readouterr().err
     missing = tmp_path / "missing.tsv"
     assert main(["classify", "--train", str(missing), "--valid", str(missing), "--test", str(missing),
                  "--output-dir", str(tmp_path / "o2")]) == 2

@@ -50,7 +50,7 @@ ONE_LINE = [
     ("classify-epochs-0", ["classify", "--dataset", "chnsenti", "--epochs", "0", "--output-dir", "{out}"],
      "--epochs must be >= 1, got 0"),
     ("classify-lr-0", ["classify", "--dataset", "chnsenti", "--lr", "0", "--output-dir", "{out}"], "--lr must be > 0"),
-    ("classify-train-alone", ["classify", "--train", MISSING, "--output-dir", "{out}"], "--valid and --test"),
+    ("classify-train-alone", ["classify", "--train", MISSING, "--output-dir", "{out}"], "--valid-file and --test-file"),
     ("tag-hidden-0", ["tag", "--dataset", "pd-pos", "--hidden", "0", "--output-dir", "{out}"],
      "--hidden must be >= 1, got 0"),
     ("tag-char-filters-0", ["tag", "--dataset", "pd-pos", "--char-filters", "0", "--output-dir", "{out}"],

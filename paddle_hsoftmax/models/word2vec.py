@@ -38,8 +38,9 @@ class Word2Vec(nn.Layer):
         seed: initialisation seed (word2vec.c's uniform(-0.5/D, 0.5/D) input vectors, zero node
             vectors).
         sparse: sparse gradients for both tables (rows touched by the batch only). Paddle's
-            ``DataParallel`` reducer cannot all-reduce sparse gradients (it crashes), so data
-            parallel training uses dense ones.
+            ``DataParallel`` reducer cannot all-reduce sparse gradients (it crashes); data
+            parallel training exchanges them as rows instead
+            (:class:`~paddle_hsoftmax.distributed.GradientSync`, run by the trainer).
         output: another output layer from :mod:`paddle_hsoftmax.output` to use instead of the
             H-softmax over ``tree`` (skip-gram then scores each (context, centre) pair through
             the layer's ``forward``); ``tree`` may be None in that case.

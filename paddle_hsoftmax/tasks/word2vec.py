@@ -17,7 +17,6 @@ which leaves rare nodes' updates exactly word2vec's and bounds the frequent ones
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import os
@@ -64,6 +63,8 @@ class Word2VecTask(Task):
 
     name = "word2vec"
     unit_name = "words"
+    gradient = "sum"  # word2vec's update is alpha times the summed pair gradients
+    shards_data = True  # epoch_batches yields this process's batches
 
     def __init__(
         self, config: Word2VecConfig, vocab: Vocab, corpus: EncodedCorpus, rank: int = 0, world: int = 1
@@ -74,12 +75,10 @@ class Word2VecTask(Task):
         self.rank, self.world = rank, world
         self.tree = build_tree(config.tree, vocab.counts)
         paddle.seed(config.seed)
-        self.net = Word2Vec(
-            len(vocab), config.dim, self.tree, mode=config.model, seed=config.seed, sparse=world == 1
-        )
+        # sparse gradients in every case: under data parallel the trainer sends them as the rows
+        # they touch (paddle_hsoftmax.distributed.GradientSync), not as dense [V, D] tables
+        self.net = Word2Vec(len(vocab), config.dim, self.tree, mode=config.model, seed=config.seed, sparse=True)
         self.model = self.net
-        if world > 1:
-            self.model = paddle.DataParallel(self.net)
         self.optimizer = paddle.optimizer.SGD(learning_rate=config.lr, parameters=self.net.parameters())
         self.keep_prob = keep_probabilities(vocab.counts, config.sample)
         self.kernel = self._choose_kernel()
@@ -158,17 +157,14 @@ class Word2VecTask(Task):
         for g, (positions, bound) in enumerate(groups):
             c, x = centres[positions], contexts[positions]
             scale = self._node_scale(c, x, bound)
-            # under DataParallel, gradients are all-reduced once, after the last group
-            sync = self.world == 1 or g == len(groups) - 1
-            with contextlib.nullcontext() if sync else self.model.no_sync():
-                loss, count = self.model(
-                    paddle.to_tensor(c.astype(np.int64)),
-                    paddle.to_tensor(x.astype(np.int64)),
-                    max_length=bound,
-                    node_grad_scale=scale,
-                )
-                # DataParallel averages gradients over processes; word2vec's update is a sum
-                (loss * self.world if self.world > 1 else loss).backward()
+            # under data parallel the trainer exchanges the summed gradients after the step
+            loss, count = self.model(
+                paddle.to_tensor(c.astype(np.int64)),
+                paddle.to_tensor(x.astype(np.int64)),
+                max_length=bound,
+                node_grad_scale=scale,
+            )
+            loss.backward()
             total = loss.detach() if total is None else total + loss.detach()
             pairs += float((x >= 0).sum()) if self.config.model == "skipgram" else float(len(c))
         return StepResult(loss_sum=total, count=pairs, units=units)
