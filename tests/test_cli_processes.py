@@ -65,7 +65,7 @@ ONE_LINE = [
     ("seq2seq-beam-0", ["seq2seq", "--dataset", "cedict", "--beam", "0", "--output-dir", "{out}"],
      "--beam must be >= 1, got 0"),
     ("seq2seq-three-train-files", ["seq2seq", "--train", "a", "b", "c", "--valid", "a", "--test", "a",
-                                   "--output-dir", "{out}"], "--train takes one TSV file or two aligned files"),
+                                   "--output-dir", "{out}"], "--train-file takes one TSV file or two aligned files"),
     ("seq2seq-cedict-whitespace", ["seq2seq", "--dataset", "cedict", "--source-tokenizer", "whitespace",
                                    "--output-dir", "{out}"], "--source-tokenizer must be char"),
     ("predict-beam-negative", ["predict", "{out}", "--beam", "-1"], "--beam must be >= 0"),
