@@ -268,3 +268,19 @@ def test_word2vec_step_two_processes_equal_one(files, tmp_path, mode):
     for k in ("embedding.weight", "output.weight"):
         assert np.abs(a[k]).max() > 0
         np.testing.assert_allclose(b[k], a[k], atol=1e-6, rtol=1e-5, err_msg=k)
+
+
+@pytest.mark.slow
+def test_resume_with_the_same_processes(files, tmp_path):
+    """2 processes for 1 epoch, resumed by 2 processes to 2 epochs == 1 process for 2 epochs."""
+    args = ["classify"] + user_files(files, "classify") + QUICK[2:] + [
+        "--embed-dim", "8", "--hidden", "8", "--batch-size", "16", "--max-len", "24", "--patience", "0"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    code, text = launch(args + ["--epochs", "2", "--output-dir", str(one)], tmp_path, "one", processes=1)
+    assert code == 0, text[-3000:]
+    code, text = launch(args + ["--epochs", "1", "--output-dir", str(two)], tmp_path, "first")
+    assert code == 0, text[-3000:]
+    code, text = launch(args + ["--epochs", "2", "--output-dir", str(two), "--resume"], tmp_path, "resumed")
+    assert code == 0, text[-3000:]
+    assert_same_parameters(one, two)
+    assert json.loads((two / "run.json").read_text(encoding="utf-8"))["resumed"] == 1
