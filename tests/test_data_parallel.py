@@ -47,8 +47,18 @@ def launch(args, tmp_path: Path, name: str, processes: int = 2, timeout: int = 6
 
 
 def state_of(out: Path, part: str):
-    state = load_state(out / "checkpoints" / "last.pdckpt")[part]
-    return {k: np.asarray(v) for k, v in state.items() if hasattr(v, "shape")}
+    """The checkpoint's ``part`` (``model``, ``optimizer``) as ``{path: array}``, nested tables flattened."""
+    flat = {}
+
+    def walk(node, prefix):
+        for k, v in node.items():
+            if isinstance(v, dict):
+                walk(v, f"{prefix}{k}/")
+            elif hasattr(v, "shape"):
+                flat[prefix + k] = np.asarray(v)
+
+    walk(load_state(out / "checkpoints" / "last.pdckpt")[part], "")
+    return flat
 
 
 def assert_same_parameters(one: Path, two: Path) -> None:
