@@ -42,6 +42,8 @@ import paddle
 __all__ = [
     "load_word2vec_kernel",
     "word2vec_hs_step",
+    "word2vec_ns_step",
+    "word2vec_train_tokens",
     "load_hsoftmax_kernel",
     "hsoftmax_nll",
     "kernel_threads",
@@ -389,3 +391,87 @@ def word2vec_hs_step(
         )
     stats = out[-1].numpy()
     return float(stats[0]), float(stats[1]), float(stats[2])
+
+
+def _int64(array) -> paddle.Tensor:
+    return paddle.to_tensor(np.ascontiguousarray(array, dtype=np.int64))
+
+
+def word2vec_ns_step(
+    syn0: paddle.Tensor,
+    syn1neg: paddle.Tensor,
+    table: paddle.Tensor,
+    centres: np.ndarray,
+    contexts: np.ndarray,
+    alpha: float,
+    negative: int = 5,
+    cbow: bool = False,
+    threads: int = 1,
+    loss_stride: int = 1,
+    seed: int = 0,
+    negatives: Optional[np.ndarray] = None,
+    shards: int = 0,
+    round_centres: int = 16,
+):
+    """:func:`word2vec_hs_step` with negative sampling (word2vec.c's ``-negative``): ``syn1neg``
+    ``[V, D]``, ``table`` the int32 unigram^0.75 table. Each (context, centre) pair (CBOW: each
+    window) trains the centre with label 1 and ``negative`` words drawn from ``table`` with label 0
+    (a draw equal to the centre is skipped); centre ``i`` draws from a generator seeded by
+    ``(seed, i)``. ``negatives`` (``[N, K, negative]`` skip-gram, ``[N, negative]`` CBOW, -1 =
+    none) fixes the draws instead (tests). Returns ``(loss sum, pairs in it, all pairs)``, the loss
+    of a pair being ``-log sigmoid(h . u_c) - sum_n log sigmoid(-h . u_n)``."""
+    module = load_word2vec_kernel()
+    if module is None:
+        raise RuntimeError(f"the fused word2vec kernel could not be built: {_FAILED}")
+    fixed = np.zeros(0, np.int64) if negatives is None else negatives
+    with paddle.no_grad():
+        out = module.word2vec_ns_step(
+            syn0.detach(), syn1neg.detach(), table, _int64(centres), _int64(contexts), _int64(fixed),
+            float(alpha), bool(cbow), int(threads), int(loss_stride), int(negative), int(seed) & 0x7FFFFFFF,
+            int(shards), int(round_centres),
+        )
+    stats = out[-1].numpy()
+    return float(stats[0]), float(stats[1]), float(stats[2])
+
+
+def word2vec_train_tokens(
+    syn0: paddle.Tensor,
+    syn1: paddle.Tensor,
+    tokens: np.ndarray,
+    keep: paddle.Tensor,
+    window: int,
+    alpha0: float,
+    alpha1: float,
+    path_nodes: Optional[paddle.Tensor] = None,
+    path_codes: Optional[paddle.Tensor] = None,
+    table: Optional[paddle.Tensor] = None,
+    negative: int = 0,
+    cbow: bool = False,
+    threads: int = 1,
+    loss_stride: int = 1,
+    max_exp: float = 0.0,
+    seed: int = 0,
+):
+    """word2vec.c's whole loop over a piece of the corpus, in C++: ``tokens`` (int32 word ids,
+    -1 after each sentence) are subsampled with ``keep[w]`` (float32 ``[V]``), each kept position
+    draws its window reach in ``[1, window]`` and trains its pairs, alpha falling linearly from
+    ``alpha0`` to ``alpha1`` over the piece; sentences are shared out over ``threads`` (Hogwild).
+    Hierarchical softmax with ``negative = 0`` (``syn1 [V-1, D]`` and the path tables), negative
+    sampling with ``negative >= 1`` (``syn1neg [V, D]`` and ``table``). Sentence ``s`` draws from a
+    generator seeded by ``(seed, s)``. Returns ``(loss sum, pairs in it, all pairs, kept tokens)``."""
+    module = load_word2vec_kernel()
+    if module is None:
+        raise RuntimeError(f"the fused word2vec kernel could not be built: {_FAILED}")
+    empty64 = _EMPTY.setdefault("i64", paddle.zeros([0, 1], dtype="int64"))
+    empty32 = _EMPTY.setdefault("i32", paddle.zeros([0], dtype="int32"))
+    with paddle.no_grad():
+        out = module.word2vec_train_tokens(
+            syn0.detach(), syn1.detach(),
+            empty64 if path_nodes is None else path_nodes, empty64 if path_codes is None else path_codes,
+            empty32 if table is None else table,
+            paddle.to_tensor(np.ascontiguousarray(tokens, dtype=np.int32)), keep,
+            int(window), bool(cbow), float(alpha0), float(alpha1), int(threads), int(loss_stride), float(max_exp),
+            int(negative), int(seed) & 0x7FFFFFFF,
+        )
+    stats = out[-1].numpy()
+    return float(stats[0]), float(stats[1]), float(stats[2]), float(stats[3])

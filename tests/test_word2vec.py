@@ -95,7 +95,8 @@ def _task(pd_slice, kernel="paddle", seed=0):
     sentences = [[w for w, _ in s] for s in read_peoples_daily(pd_slice)][:800]
     vocab = Vocab.build(sentences, min_count=3)
     corpus = EncodedCorpus.encode(sentences, vocab)
-    config = Word2VecConfig(dim=16, batch_size=256, seed=seed, min_count=3, kernel=kernel, workers=1)
+    config = Word2VecConfig(dim=16, batch_size=256, seed=seed, min_count=3, kernel=kernel, workers=1,
+                            chunk_tokens=2000)  # fused: ~20 pieces of the stream per epoch
     return Word2VecTask(config, vocab, corpus)
 
 

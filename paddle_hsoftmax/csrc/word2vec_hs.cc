@@ -29,6 +29,7 @@
 #include <cmath>
 #include <algorithm>
 #include <cstdint>
+#include <initializer_list>
 #include <mutex>
 #include <vector>
 
@@ -52,76 +53,134 @@ inline void axpy(float g, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += g * x[i];
 }
 
-// One (h, path) update; returns the pair's NLL before the update (0 when !with_loss).
-// One exp per node: e = exp(-|f|) gives both sigmoid(f) and log(1 + exp(-|f|)).
-// With max_exp > 0, nodes with |f| >= max_exp get no update (word2vec.c and gensim skip them
-// with max_exp = 6: the gradient there is below 0.25% of alpha); the loss still counts them.
-template <typename Row1>
-inline float path_update(const float* h, float* neu1e, Row1 row1, const int64_t* nodes,
-                         const int64_t* codes, int64_t L, int64_t D, float alpha, bool with_loss,
-                         float max_exp) {
-  float nll = 0.f;
-  for (int64_t d = 0; d < L && codes[d] >= 0; ++d) {
-    float* l2 = row1(nodes[d]);
-    const float f = dot(h, l2, D);
-    const bool saturated = max_exp > 0.f && std::fabs(f) >= max_exp;
-    if (saturated && !with_loss) continue;
-    const float e = std::exp(-std::fabs(f));
-    const float sig = f >= 0.f ? 1.f / (1.f + e) : e / (1.f + e);
-    const bool right = codes[d] > 0;
-    if (with_loss) {
-      // -log sigmoid(z), z = f for a right branch, -f for a left one
-      const float z = right ? f : -f;
-      nll += (z < 0.f ? -z : 0.f) + std::log1p(e);
-    }
-    if (saturated) continue;
-    const float g = alpha * ((right ? 1.f : 0.f) - sig);
-    axpy(g, l2, neu1e, D);
-    axpy(g, h, l2, D);
-  }
-  return nll;
-}
+// -log sigmoid(z) from z and e = exp(-|z|)
+inline float neg_log_sigmoid(float z, float e) { return (z < 0.f ? -z : 0.f) + std::log1p(e); }
 
-// The updates of centre i (its skip-gram pairs or its CBOW window); row0 / row1 give the
-// writable row of a word / inner node. Returns the NLL added (when with_loss); counts pairs.
-template <typename Row0, typename Row1>
-inline double centre_update(int64_t w, const int64_t* ctx, int64_t K, bool cbow, Row0 row0, Row1 row1,
-                            const int64_t* pn, const int64_t* pc, int64_t L, int64_t D, float alpha,
-                            bool with_loss, float max_exp, std::vector<float>& neu1,
-                            std::vector<float>& neu1e, int64_t V, int64_t& pairs, int64_t& loss_pairs) {
-  const int64_t* nodes = pn + w * L;
-  const int64_t* codes = pc + w * L;
+// word2vec.c's generator (a 48-bit LCG), seeded per sentence or centre through splitmix64 so the
+// draws depend on (seed, position) only, never on which thread takes the work
+struct Rng {
+  uint64_t state;
+  static uint64_t mix(uint64_t z) {
+    z += 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  }
+  Rng(uint64_t seed, uint64_t stream) : state(mix(seed * 0x2545F4914F6CDD1DULL + mix(stream))) {}
+  uint64_t next() {
+    state = state * 25214903917ULL + 11ULL;
+    return state >> 16;  // the low bits of an LCG are weak
+  }
+  float uniform() { return static_cast<float>(next() & 0xFFFFFF) / 16777216.f; }  // [0, 1)
+};
+
+// Hierarchical softmax: walk the centre's path. One exp per node: e = exp(-|f|) gives both
+// sigmoid(f) and log(1 + exp(-|f|)). With max_exp > 0, nodes with |f| >= max_exp get no update
+// (word2vec.c and gensim skip them with max_exp = 6: the gradient there is below 0.25% of
+// alpha); the loss still counts them.
+struct HsOut {
+  const int64_t* pn;
+  const int64_t* pc;
+  int64_t L;
+  float max_exp;
+
+  template <typename Row1>
+  float update(int64_t w, const float* h, float* neu1e, Row1 row1, int64_t D, float alpha, bool with_loss,
+               Rng&, const int64_t*) const {
+    const int64_t* nodes = pn + w * L;
+    const int64_t* codes = pc + w * L;
+    float nll = 0.f;
+    for (int64_t d = 0; d < L && codes[d] >= 0; ++d) {
+      float* l2 = row1(nodes[d]);
+      const float f = dot(h, l2, D);
+      const bool saturated = max_exp > 0.f && std::fabs(f) >= max_exp;
+      if (saturated && !with_loss) continue;
+      const float e = std::exp(-std::fabs(f));
+      const float sig = f >= 0.f ? 1.f / (1.f + e) : e / (1.f + e);
+      const bool right = codes[d] > 0;
+      if (with_loss) nll += neg_log_sigmoid(right ? f : -f, e);  // z = f right, -f left
+      if (saturated) continue;
+      const float g = alpha * ((right ? 1.f : 0.f) - sig);
+      axpy(g, l2, neu1e, D);
+      axpy(g, h, l2, D);
+    }
+    return nll;
+  }
+};
+
+// Negative sampling (word2vec.c): the centre w with label 1, then `negative` draws from the
+// unigram^0.75 table with label 0 (a draw equal to w is skipped), each updated in turn:
+// g = alpha * (label - sigmoid(h . u)); neu1e += g * u; u += g * h. The pair's loss is
+// -log sigmoid(h . u_w) - sum log sigmoid(-h . u_n). `fixed` (when not null) gives the draws
+// instead of the table (-1 = none), for tests. Every target is updated (word2vec.c clips the
+// sigmoid to 0/1 beyond MAX_EXP and still updates; here the sigmoid is exact).
+struct NsOut {
+  const int32_t* table;
+  int64_t table_size;
+  int negative;
+
+  template <typename Row1>
+  float update(int64_t w, const float* h, float* neu1e, Row1 row1, int64_t D, float alpha, bool with_loss,
+               Rng& rng, const int64_t* fixed) const {
+    float loss = 0.f;
+    for (int d = 0; d <= negative; ++d) {
+      int64_t target = w;
+      if (d > 0) {
+        target = fixed ? fixed[d - 1] : table[rng.next() % static_cast<uint64_t>(table_size)];
+        if (target < 0 || target == w) continue;
+      }
+      float* u = row1(target);
+      const float f = dot(h, u, D);
+      const float e = std::exp(-std::fabs(f));
+      const float sig = f >= 0.f ? 1.f / (1.f + e) : e / (1.f + e);
+      if (with_loss) loss += neg_log_sigmoid(d == 0 ? f : -f, e);
+      const float g = alpha * ((d == 0 ? 1.f : 0.f) - sig);
+      axpy(g, u, neu1e, D);
+      axpy(g, h, u, D);
+    }
+    return loss;
+  }
+};
+
+// The updates of centre w with its K context slots ctx (its skip-gram pairs, or its CBOW
+// window); row0 / row1 give the writable row of a word / output row. Returns the loss added
+// (when with_loss); counts pairs. fixed: the pairs' fixed negative draws (skip-gram: `negative`
+// per context slot; CBOW: `negative` for the window), or null.
+template <typename Out, typename Row0, typename Row1, typename Ctx>
+inline double centre_update(int64_t w, Ctx ctx, int64_t K, bool cbow, Row0 row0, Row1 row1, const Out& out,
+                            int64_t D, float alpha, bool with_loss, float* neu1, float* neu1e, int64_t V,
+                            int64_t& pairs, int64_t& loss_pairs, Rng& rng, const int64_t* fixed, int negative) {
   double loss = 0.0;
   if (!cbow) {
     for (int64_t k = 0; k < K; ++k) {
-      const int64_t c = ctx[k];
+      const int64_t c = ctx(k);
       if (c < 0 || c >= V) continue;
       float* l1 = row0(c);
-      std::fill(neu1e.begin(), neu1e.end(), 0.f);
-      loss += path_update(l1, neu1e.data(), row1, nodes, codes, L, D, alpha, with_loss, max_exp);
-      axpy(1.f, neu1e.data(), l1, D);
+      std::fill(neu1e, neu1e + D, 0.f);
+      loss += out.update(w, l1, neu1e, row1, D, alpha, with_loss, rng, fixed ? fixed + k * negative : nullptr);
+      axpy(1.f, neu1e, l1, D);
       ++pairs;
       loss_pairs += with_loss;
     }
     return loss;
   }
   int64_t count = 0;
-  std::fill(neu1.begin(), neu1.end(), 0.f);
+  std::fill(neu1, neu1 + D, 0.f);
   for (int64_t k = 0; k < K; ++k) {
-    const int64_t c = ctx[k];
+    const int64_t c = ctx(k);
     if (c < 0 || c >= V) continue;
-    axpy(1.f, row0(c), neu1.data(), D);
+    axpy(1.f, row0(c), neu1, D);
     ++count;
   }
   if (count == 0) return 0.0;
   const float inv = 1.f / static_cast<float>(count);
   for (int64_t j = 0; j < D; ++j) neu1[j] *= inv;
-  std::fill(neu1e.begin(), neu1e.end(), 0.f);
-  loss += path_update(neu1.data(), neu1e.data(), row1, nodes, codes, L, D, alpha, with_loss, max_exp);
+  std::fill(neu1e, neu1e + D, 0.f);
+  loss += out.update(w, neu1, neu1e, row1, D, alpha, with_loss, rng, fixed);
   for (int64_t k = 0; k < K; ++k) {
-    const int64_t c = ctx[k];
+    const int64_t c = ctx(k);
     if (c < 0 || c >= V) continue;
-    axpy(1.f, neu1e.data(), row0(c), D);
+    axpy(1.f, neu1e, row0(c), D);
   }
   ++pairs;
   loss_pairs += with_loss;
@@ -178,35 +237,18 @@ std::vector<ShardState> g_shards;
 
 }  // namespace
 
-std::vector<paddle::Tensor> Word2VecHsStep(paddle::Tensor& syn0, paddle::Tensor& syn1,
-                                           const paddle::Tensor& path_nodes,
-                                           const paddle::Tensor& path_codes,
-                                           const paddle::Tensor& centres,
-                                           const paddle::Tensor& contexts, float alpha, bool cbow,
-                                           int threads, int loss_stride, float max_exp,
-                                           int shards, int round_centres) {
-  PD_CHECK(syn0.is_cpu() && syn1.is_cpu(), "word2vec_hs_step runs on CPU tensors only");
-  PD_CHECK(syn0.dtype() == paddle::DataType::FLOAT32 && syn1.dtype() == paddle::DataType::FLOAT32,
-           "syn0 and syn1 must be float32");
-  PD_CHECK(path_nodes.dtype() == paddle::DataType::INT64 && path_codes.dtype() == paddle::DataType::INT64 &&
-               centres.dtype() == paddle::DataType::INT64 && contexts.dtype() == paddle::DataType::INT64,
-           "path tables, centres and contexts must be int64");
-  const int64_t V = syn0.shape()[0], D = syn0.shape()[1];
-  const int64_t L = path_nodes.shape()[1];
-  const int64_t N = centres.shape()[0], K = contexts.shape()[1];
-  PD_CHECK(syn1.shape()[0] == V - 1 && syn1.shape()[1] == D, "syn1 must be [V-1, D]");
-  PD_CHECK(path_nodes.shape()[0] == V && path_codes.shape()[0] == V, "path tables must have V rows");
-  PD_CHECK(contexts.shape()[0] == N, "contexts must have one row per centre");
-  float* s0 = syn0.data<float>();
-  float* s1 = syn1.data<float>();
-  const int64_t* pn = path_nodes.data<int64_t>();
-  const int64_t* pc = path_codes.data<int64_t>();
-  const int64_t* ce = centres.data<int64_t>();
-  const int64_t* cx = contexts.data<int64_t>();
-  const int64_t stride = loss_stride > 0 ? loss_stride : 1;
-  double loss = 0.0;
-  int64_t pairs = 0, loss_pairs = 0;
-  const int nthreads = threads > 0 ? threads : 1;
+namespace {
+
+// Centre-by-centre training over given (centres[N], contexts[N, K]) for either output. With
+// shards = 0 the centres are spread over threads (Hogwild); shards = S >= 2: the deterministic
+// rounds described at the top of this file; shards = 1: the sequential loop. Centre i's random
+// draws (negative sampling) come from Rng(seed, i): the same whoever runs it.
+template <typename Out>
+void centre_batch(float* s0, float* s1, int64_t V, int64_t R1, int64_t D, const int64_t* ce, const int64_t* cx,
+                  int64_t N, int64_t K, bool cbow, const Out& out, float alpha, int nthreads, int64_t stride,
+                  int shards, int round_centres, uint64_t seed, const int64_t* fixed, int negative,
+                  double& loss, int64_t& pairs, int64_t& loss_pairs) {
+  const int64_t fixed_stride = fixed ? (cbow ? negative : K * negative) : 0;
   if (shards > 1) {
     std::lock_guard<std::mutex> guard(g_shards_mutex);  // the views are shared between calls
     if (static_cast<int64_t>(g_shards.size()) < shards) g_shards.resize(shards);
@@ -231,16 +273,19 @@ std::vector<paddle::Tensor> Word2VecHsStep(paddle::Tensor& syn0, paddle::Tensor&
         for (int64_t sh = 0; sh < shards; ++sh) {
           ShardState& st = g_shards[sh];
           st.v0.prepare(V);
-          st.v1.prepare(V - 1);
+          st.v1.prepare(R1);
           auto row0 = [&](int64_t r) { return st.v0.row(s0, r, D); };
           auto row1 = [&](int64_t r) { return st.v1.row(s1, r, D); };
           const int64_t begin = r0 + n * sh / shards, end = r0 + n * (sh + 1) / shards;
           for (int64_t i = begin; i < end; ++i) {
             const int64_t w = ce[i];
             if (w < 0 || w >= V) continue;
-            shard_loss[sh] += centre_update(w, cx + i * K, K, cbow, row0, row1, pn, pc, L, D, alpha,
-                                            i % stride == 0, max_exp, neu1, neu1e, V, shard_pairs[sh],
-                                            shard_loss_pairs[sh]);
+            Rng rng(seed, static_cast<uint64_t>(i));
+            const int64_t* c = cx + i * K;
+            shard_loss[sh] += centre_update(w, [c](int64_t k) { return c[k]; }, K, cbow, row0, row1, out, D,
+                                            alpha, i % stride == 0, neu1.data(), neu1e.data(), V,
+                                            shard_pairs[sh], shard_loss_pairs[sh], rng,
+                                            fixed ? fixed + i * fixed_stride : nullptr, negative);
           }
         }  // implicit barrier: every shard of the round is done
         for (int64_t sh = 0; sh < shards; ++sh) {
@@ -255,28 +300,204 @@ std::vector<paddle::Tensor> Word2VecHsStep(paddle::Tensor& syn0, paddle::Tensor&
       pairs += shard_pairs[sh];
       loss_pairs += shard_loss_pairs[sh];
     }
-  } else {
-    // shards == 1: one thread in place, the exact sequential loop
-#pragma omp parallel num_threads(shards == 1 ? 1 : nthreads) reduction(+ : loss, pairs, loss_pairs)
+    return;
+  }
+  double l = 0.0;
+  int64_t p = 0, lp = 0;
+  // shards == 1: one thread in place, the exact sequential loop
+#pragma omp parallel num_threads(shards == 1 ? 1 : nthreads) reduction(+ : l, p, lp)
   {
     std::vector<float> neu1(D), neu1e(D);
+    auto row0 = [&](int64_t r) { return s0 + r * D; };
+    auto row1 = [&](int64_t r) { return s1 + r * D; };
 #pragma omp for schedule(dynamic, 256)
     for (int64_t i = 0; i < N; ++i) {
       const int64_t w = ce[i];
       if (w < 0 || w >= V) continue;
-      auto row0 = [&](int64_t r) { return s0 + r * D; };
-      auto row1 = [&](int64_t r) { return s1 + r * D; };
-      loss += centre_update(w, cx + i * K, K, cbow, row0, row1, pn, pc, L, D, alpha, i % stride == 0,
-                            max_exp, neu1, neu1e, V, pairs, loss_pairs);
+      Rng rng(seed, static_cast<uint64_t>(i));
+      const int64_t* c = cx + i * K;
+      l += centre_update(w, [c](int64_t k) { return c[k]; }, K, cbow, row0, row1, out, D, alpha, i % stride == 0,
+                         neu1.data(), neu1e.data(), V, p, lp, rng, fixed ? fixed + i * fixed_stride : nullptr,
+                         negative);
     }
   }
+  loss += l;
+  pairs += p;
+  loss_pairs += lp;
+}
+
+// word2vec.c's whole loop over a piece of the corpus: tokens[T] holds word ids with -1 after
+// each sentence. Each sentence (taken by one thread, Hogwild across threads) is subsampled
+// (keep[w] = probability of keeping a token of w), then every kept position draws its window
+// reach b in [1, window] and trains its pairs; alpha falls linearly from alpha0 at the piece's
+// first token to alpha1 at its end, by sentence. Sentence s draws from Rng(seed, s), so with one
+// thread the result depends on (seed, tokens) only.
+template <typename Out>
+void train_tokens(float* s0, float* s1, int64_t V, int64_t D, const int32_t* tok, int64_t T, const float* keep,
+                  int window, bool cbow, const Out& out, float alpha0, float alpha1, int nthreads, int64_t stride,
+                  uint64_t seed, double& loss, int64_t& pairs, int64_t& loss_pairs, int64_t& kept) {
+  std::vector<int64_t> begins, ends;
+  int64_t b = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    if (tok[t] < 0) {
+      if (t > b) begins.push_back(b), ends.push_back(t);
+      b = t + 1;
+    }
   }
-  auto stats = paddle::full({3}, 0.0, paddle::DataType::FLOAT64, paddle::CPUPlace());
+  if (T > b) begins.push_back(b), ends.push_back(T);
+  const int64_t S = static_cast<int64_t>(begins.size());
+  const int64_t W = window > 0 ? window : 1;
+  double l = 0.0;
+  int64_t p = 0, lp = 0, kp = 0;
+#pragma omp parallel num_threads(nthreads) reduction(+ : l, p, lp, kp)
+  {
+    std::vector<float> neu1(D), neu1e(D);
+    std::vector<int64_t> sen;
+    auto row0 = [&](int64_t r) { return s0 + r * D; };
+    auto row1 = [&](int64_t r) { return s1 + r * D; };
+#pragma omp for schedule(dynamic, 4)
+    for (int64_t s = 0; s < S; ++s) {
+      Rng rng(seed, static_cast<uint64_t>(s));
+      const float alpha = alpha0 + (alpha1 - alpha0) * static_cast<float>(begins[s]) / static_cast<float>(T);
+      sen.clear();
+      for (int64_t t = begins[s]; t < ends[s]; ++t) {
+        const int64_t w = tok[t];
+        if (w >= V) continue;
+        if (keep[w] < 1.f && rng.uniform() >= keep[w]) continue;
+        sen.push_back(w);
+      }
+      const int64_t n = static_cast<int64_t>(sen.size());
+      kp += n;
+      const int64_t* x = sen.data();
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t reach = W - static_cast<int64_t>(rng.next() % static_cast<uint64_t>(W));
+        const int64_t lo = std::max<int64_t>(0, i - reach), hi = std::min<int64_t>(n, i + reach + 1);
+        const int64_t K = hi - lo - 1, before = i - lo;
+        if (K <= 0) continue;
+        auto ctx = [x, lo, before](int64_t k) { return x[lo + k + (k >= before)]; };
+        l += centre_update(x[i], ctx, K, cbow, row0, row1, out, D, alpha, i % stride == 0, neu1.data(),
+                           neu1e.data(), V, p, lp, rng, nullptr, 0);
+      }
+    }
+  }
+  loss += l;
+  pairs += p;
+  loss_pairs += lp;
+  kept += kp;
+}
+
+paddle::Tensor stats_tensor(std::initializer_list<double> values) {
+  auto stats = paddle::full({static_cast<int64_t>(values.size())}, 0.0, paddle::DataType::FLOAT64,
+                            paddle::CPUPlace());
   double* out = stats.data<double>();
-  out[0] = loss;
-  out[1] = static_cast<double>(loss_pairs);
-  out[2] = static_cast<double>(pairs);
-  return {stats};
+  for (double v : values) *out++ = v;
+  return stats;
+}
+
+void check_tables(const paddle::Tensor& syn0, const paddle::Tensor& syn1) {
+  PD_CHECK(syn0.is_cpu() && syn1.is_cpu(), "word2vec kernels run on CPU tensors only");
+  PD_CHECK(syn0.dtype() == paddle::DataType::FLOAT32 && syn1.dtype() == paddle::DataType::FLOAT32,
+           "syn0 and syn1 must be float32");
+  PD_CHECK(syn1.shape()[1] == syn0.shape()[1], "syn0 and syn1 must have the same width");
+}
+
+}  // namespace
+
+std::vector<paddle::Tensor> Word2VecHsStep(paddle::Tensor& syn0, paddle::Tensor& syn1,
+                                           const paddle::Tensor& path_nodes,
+                                           const paddle::Tensor& path_codes,
+                                           const paddle::Tensor& centres,
+                                           const paddle::Tensor& contexts, float alpha, bool cbow,
+                                           int threads, int loss_stride, float max_exp,
+                                           int shards, int round_centres) {
+  check_tables(syn0, syn1);
+  PD_CHECK(path_nodes.dtype() == paddle::DataType::INT64 && path_codes.dtype() == paddle::DataType::INT64 &&
+               centres.dtype() == paddle::DataType::INT64 && contexts.dtype() == paddle::DataType::INT64,
+           "path tables, centres and contexts must be int64");
+  const int64_t V = syn0.shape()[0], D = syn0.shape()[1];
+  const int64_t N = centres.shape()[0], K = contexts.shape()[1];
+  PD_CHECK(syn1.shape()[0] == V - 1, "syn1 must be [V-1, D]");
+  PD_CHECK(path_nodes.shape()[0] == V && path_codes.shape()[0] == V, "path tables must have V rows");
+  PD_CHECK(contexts.shape()[0] == N, "contexts must have one row per centre");
+  const HsOut out{path_nodes.data<int64_t>(), path_codes.data<int64_t>(), path_nodes.shape()[1], max_exp};
+  double loss = 0.0;
+  int64_t pairs = 0, loss_pairs = 0;
+  centre_batch(syn0.data<float>(), syn1.data<float>(), V, V - 1, D, centres.data<int64_t>(),
+               contexts.data<int64_t>(), N, K, cbow, out, alpha, threads > 0 ? threads : 1,
+               loss_stride > 0 ? loss_stride : 1, shards, round_centres, 0, nullptr, 0, loss, pairs, loss_pairs);
+  return {stats_tensor({loss, static_cast<double>(loss_pairs), static_cast<double>(pairs)})};
+}
+
+// Negative sampling over given centres and contexts: syn1 is syn1neg [V, D]; table: the
+// unigram^0.75 table (int32); negatives: [N, K, negative] (skip-gram) or [N, negative] (CBOW)
+// fixed draws (-1 = none), or an empty tensor to draw from the table with Rng(seed, centre).
+std::vector<paddle::Tensor> Word2VecNsStep(paddle::Tensor& syn0, paddle::Tensor& syn1, const paddle::Tensor& table,
+                                           const paddle::Tensor& centres, const paddle::Tensor& contexts,
+                                           const paddle::Tensor& negatives, float alpha, bool cbow, int threads,
+                                           int loss_stride, int negative, int seed, int shards,
+                                           int round_centres) {
+  check_tables(syn0, syn1);
+  PD_CHECK(table.dtype() == paddle::DataType::INT32, "the negative-sampling table must be int32");
+  PD_CHECK(centres.dtype() == paddle::DataType::INT64 && contexts.dtype() == paddle::DataType::INT64 &&
+               negatives.dtype() == paddle::DataType::INT64,
+           "centres, contexts and negatives must be int64");
+  const int64_t V = syn0.shape()[0], D = syn0.shape()[1];
+  const int64_t N = centres.shape()[0], K = contexts.shape()[1];
+  PD_CHECK(syn1.shape()[0] == V, "syn1neg must be [V, D]");
+  PD_CHECK(contexts.shape()[0] == N, "contexts must have one row per centre");
+  PD_CHECK(negative >= 1, "negative must be >= 1");
+  const bool fixed = negatives.numel() > 0;
+  if (fixed) {
+    PD_CHECK(negatives.numel() == N * (cbow ? 1 : K) * negative,
+             "negatives must be [N, K, negative] (skip-gram) or [N, negative] (CBOW)");
+  } else {
+    PD_CHECK(table.numel() > 0, "an empty negative-sampling table");
+  }
+  const NsOut out{table.data<int32_t>(), table.numel(), negative};
+  double loss = 0.0;
+  int64_t pairs = 0, loss_pairs = 0;
+  centre_batch(syn0.data<float>(), syn1.data<float>(), V, V, D, centres.data<int64_t>(), contexts.data<int64_t>(),
+               N, K, cbow, out, alpha, threads > 0 ? threads : 1, loss_stride > 0 ? loss_stride : 1, shards,
+               round_centres, static_cast<uint64_t>(static_cast<uint32_t>(seed)),
+               fixed ? negatives.data<int64_t>() : nullptr, negative, loss, pairs, loss_pairs);
+  return {stats_tensor({loss, static_cast<double>(loss_pairs), static_cast<double>(pairs)})};
+}
+
+// word2vec.c's loop over a piece of the corpus (see train_tokens), hierarchical softmax
+// (negative == 0: path tables, syn1 [V-1, D]) or negative sampling (negative >= 1: table,
+// syn1neg [V, D]). Stats: [loss, pairs in it, all pairs, tokens kept by subsampling].
+std::vector<paddle::Tensor> Word2VecTrainTokens(paddle::Tensor& syn0, paddle::Tensor& syn1,
+                                                const paddle::Tensor& path_nodes, const paddle::Tensor& path_codes,
+                                                const paddle::Tensor& table, const paddle::Tensor& tokens,
+                                                const paddle::Tensor& keep, int window, bool cbow, float alpha0,
+                                                float alpha1, int threads, int loss_stride, float max_exp,
+                                                int negative, int seed) {
+  check_tables(syn0, syn1);
+  PD_CHECK(tokens.dtype() == paddle::DataType::INT32 && keep.dtype() == paddle::DataType::FLOAT32,
+           "tokens must be int32 and keep float32");
+  const int64_t V = syn0.shape()[0], D = syn0.shape()[1];
+  PD_CHECK(keep.numel() == V, "keep must have V entries");
+  double loss = 0.0;
+  int64_t pairs = 0, loss_pairs = 0, kept = 0;
+  const int nt = threads > 0 ? threads : 1;
+  const int64_t stride = loss_stride > 0 ? loss_stride : 1;
+  const uint64_t s = static_cast<uint64_t>(static_cast<uint32_t>(seed));
+  if (negative > 0) {
+    PD_CHECK(syn1.shape()[0] == V, "syn1neg must be [V, D]");
+    PD_CHECK(table.dtype() == paddle::DataType::INT32 && table.numel() > 0, "an empty negative-sampling table");
+    const NsOut out{table.data<int32_t>(), table.numel(), negative};
+    train_tokens(syn0.data<float>(), syn1.data<float>(), V, D, tokens.data<int32_t>(), tokens.numel(),
+                 keep.data<float>(), window, cbow, out, alpha0, alpha1, nt, stride, s, loss, pairs, loss_pairs, kept);
+  } else {
+    PD_CHECK(syn1.shape()[0] == V - 1, "syn1 must be [V-1, D]");
+    PD_CHECK(path_nodes.dtype() == paddle::DataType::INT64 && path_codes.dtype() == paddle::DataType::INT64 &&
+                 path_nodes.shape()[0] == V && path_codes.shape()[0] == V,
+             "path tables must be int64 with V rows");
+    const HsOut out{path_nodes.data<int64_t>(), path_codes.data<int64_t>(), path_nodes.shape()[1], max_exp};
+    train_tokens(syn0.data<float>(), syn1.data<float>(), V, D, tokens.data<int32_t>(), tokens.numel(),
+                 keep.data<float>(), window, cbow, out, alpha0, alpha1, nt, stride, s, loss, pairs, loss_pairs, kept);
+  }
+  return {stats_tensor({loss, static_cast<double>(loss_pairs), static_cast<double>(pairs), static_cast<double>(kept)})};
 }
 
 PD_BUILD_OP(word2vec_hs_step)
@@ -287,3 +508,19 @@ PD_BUILD_OP(word2vec_hs_step)
             "round_centres: int"})
     .SetInplaceMap({{"Syn0", "Syn0Out"}, {"Syn1", "Syn1Out"}})
     .SetKernelFn(PD_KERNEL(Word2VecHsStep));
+
+PD_BUILD_OP(word2vec_ns_step)
+    .Inputs({"Syn0", "Syn1", "Table", "Centres", "Contexts", "Negatives"})
+    .Outputs({"Syn0Out", "Syn1Out", "Stats"})
+    .Attrs({"alpha: float", "cbow: bool", "threads: int", "loss_stride: int", "negative: int", "seed: int",
+            "shards: int", "round_centres: int"})
+    .SetInplaceMap({{"Syn0", "Syn0Out"}, {"Syn1", "Syn1Out"}})
+    .SetKernelFn(PD_KERNEL(Word2VecNsStep));
+
+PD_BUILD_OP(word2vec_train_tokens)
+    .Inputs({"Syn0", "Syn1", "PathNodes", "PathCodes", "Table", "Tokens", "Keep"})
+    .Outputs({"Syn0Out", "Syn1Out", "Stats"})
+    .Attrs({"window: int", "cbow: bool", "alpha0: float", "alpha1: float", "threads: int", "loss_stride: int",
+            "max_exp: float", "negative: int", "seed: int"})
+    .SetInplaceMap({{"Syn0", "Syn0Out"}, {"Syn1", "Syn1Out"}})
+    .SetKernelFn(PD_KERNEL(Word2VecTrainTokens));

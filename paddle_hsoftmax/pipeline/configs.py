@@ -330,18 +330,22 @@ class Seq2SeqConfig(Settings):
 
 @dataclasses.dataclass
 class Word2VecConfig(Settings):
-    """Word-vector settings (gensim's names in brackets).
+    """Word-vector settings (gensim's names in brackets; word2vec.c's where gensim differs).
 
     Attributes:
         corpus, format, tokenizer: the text (People's Daily by default).
         model: ``skipgram`` (sg=1) or ``cbow`` (sg=0).
-        tree: ``huffman`` or ``balanced``.
+        loss: ``hs`` (hierarchical softmax over ``tree``; hs=1) or ``ns`` (negative sampling
+            with ``negative`` draws from the unigram^0.75 table per pair; hs=0).
+        negative: negative samples per pair with ``loss = ns`` (negative), >= 1 there.
+        tree: ``huffman`` or ``balanced`` (``loss = hs``).
         dim: vector size (vector_size).
         window: maximum context distance (window).
         min_count: drop rarer words (min_count).
         max_vocab: keep at most this many words (max_final_vocab); None = all.
         sample: subsampling threshold (sample); 0 disables it.
-        lr: initial learning rate (alpha); decays linearly to ``lr * min_lr_ratio``.
+        lr: initial learning rate (alpha); decays linearly to ``lr * min_lr_ratio``. Unset:
+            0.025, except 0.05 for CBOW with negative sampling (word2vec.c's defaults).
         min_lr_ratio: min_alpha / alpha (gensim: 0.0001 / 0.025).
         batch_size: centre words per optimizer step.
         length_groups: output-layer calls per batch, grouped by path length.
@@ -350,6 +354,9 @@ class Word2VecConfig(Settings):
             pair-by-pair updates), ``paddle`` (autograd + SGD, any device, data parallel) or
             ``auto`` (fused on a single CPU process when it compiles, else paddle).
         workers: threads of the fused kernel (workers); 0 = all cores.
+        chunk_tokens: corpus tokens per fused-kernel call; the kernel subsamples, draws the
+            windows and the negatives itself, word2vec.c's loop over a piece of the corpus
+            (``--reproducible`` and the Paddle path build ``batch_size`` centres in NumPy instead).
         reproducible: the fused kernel trains each batch in rounds of 8 shards x 4 centres
             (:mod:`paddle_hsoftmax.tasks.word2vec`) on copy-on-write row views merged in shard
             order (``csrc/word2vec_hs.cc``): bit-for-bit the same vectors for any ``workers``,
@@ -367,13 +374,17 @@ class Word2VecConfig(Settings):
     tokenizer: str = setting("whitespace", choices=TOKENIZERS, shape=True,
                              help="char: one token per character (unsegmented Chinese)")
     model: str = setting("skipgram", choices=("skipgram", "cbow"), help="skip-gram or CBOW")
+    loss: str = setting("hs", choices=("hs", "ns"), shape=True,
+                        help="hs: hierarchical softmax (--tree); ns: negative sampling (--negative)")
+    negative: int = setting(5, min=0, help="negative samples per pair with --loss ns")
     tree: str = setting("huffman", choices=COUNT_TREES, shape=True, help="the output tree")
     dim: int = setting(100, min=1, shape=True, help="vector size")
     window: int = setting(5, min=1, help="maximum context distance")
     min_count: int = setting(5, min=1, shape=True, help="drop rarer words")
     max_vocab: Optional[int] = setting(None, min=2, shape=True, help="keep at most this many words")
     sample: float = setting(1e-3, min=0, help="subsampling threshold (0 = off)")
-    lr: float = setting(0.025, above=0, help="initial learning rate (alpha), decaying linearly")
+    lr: Optional[float] = setting(None, above=0, help="initial learning rate (alpha), decaying linearly; "
+                                                      "default 0.025 (0.05 for CBOW with --loss ns, as word2vec.c)")
     min_lr_ratio: float = setting(0.0001 / 0.025, min=0, max=1, cli=False, help="min_alpha / alpha")
     batch_size: int = setting(4096, min=1, help="centre words per step")
     length_groups: int = setting(2, min=1, help="output-layer calls per batch, grouped by path length")
@@ -381,12 +392,20 @@ class Word2VecConfig(Settings):
     kernel: str = setting("auto", choices=("auto", "fused", "paddle"),
                           help="fused: C++ CPU loop (word2vec.c updates); paddle: autograd + SGD (GPU, multi-process)")
     workers: int = setting(0, min=0, help="fused-kernel threads; 0 = all cores")
+    chunk_tokens: int = setting(1 << 16, min=1000, help="fused kernel: corpus tokens per call (subsampling, windows "
+                                                        "and negatives drawn inside it)")
     reproducible: bool = setting(False, help="fused kernel: the same vectors for any --workers and an exact "
                                              "--resume (sharded updates merged in a fixed order) instead of "
                                              "lock-free Hogwild threads")
     max_exp: float = setting(6.0, min=0, cli=False, help="the fused kernel's MAX_EXP")
     epochs: int = setting(5, min=1, help="passes over the corpus")
     seed: int = setting(0, help="initialisation and data seed")
+
+    def check(self) -> None:
+        if self.loss == "ns" and self.negative < 1:
+            raise ConfigError(f"--negative must be >= 1 with --loss ns, got {self.negative}")
+        if self.lr is None:
+            self.lr = 0.05 if (self.model == "cbow" and self.loss == "ns") else 0.025
 
 
 @dataclasses.dataclass
