@@ -62,13 +62,15 @@ def run(args) -> int:
     meta_path, ids_path = run_dir.path / CORPUS_META, run_dir.path / CORPUS_IDS
     meta = _read_meta(meta_path) if options.resume and world == 1 else None
     if meta is not None and meta.get("source"):
-        _check_unchanged_since_start(meta["source"], meta_path)
+        # the same bytes (sha256) as when the run started; their current size and time from now on
+        meta["source"] = _check_unchanged_since_start(meta["source"], meta_path)
     vocab = Vocab.build(sentences(), min_count=config.min_count, max_vocab=config.max_vocab, source=source)
     pending = None
     if world > 1:  # each process holds the corpus (the Paddle path's data parallelism)
         corpus = EncodedCorpus.encode(sentences(), vocab)
     elif meta is not None and meta.get("vocab_size") == len(vocab) and ids_path.is_file():
         corpus = EncodedCorpus.from_meta(ids_path, meta)  # --resume: the run's own token-id file
+        pending = False
     else:
         pending = _temporary_ids_file(run_dir.path)
         try:
@@ -77,19 +79,20 @@ def run(args) -> int:
             pending.unlink(missing_ok=True)
             raise
     if len(corpus) < 2:
-        if pending is not None:
+        if pending:
             pending.unlink(missing_ok=True)
         raise CorpusError(f"{source}: fewer than 2 in-vocabulary tokens")
     try:
         task = Word2VecTask(config, vocab, corpus, rank=rank, world=world)
         start_run(run_dir, "word2vec", config, options)  # rank 0 writes; every process waits for it
     except BaseException:
-        if pending is not None:
+        if pending:
             pending.unlink(missing_ok=True)
         raise
-    if pending is not None:  # the run directory exists now: the stream moves in
+    if pending:  # the run directory exists now: the stream moves in
         os.replace(pending, ids_path)
         corpus.path = ids_path
+    if pending is not None:
         run_dir.write_json(CORPUS_META, {**corpus.meta(), "vocab_size": len(vocab)})
     info = information_table(vocab.counts)
     if rank == 0:
@@ -170,8 +173,9 @@ def _read_meta(path: Path) -> Optional[dict]:
     return meta if isinstance(meta, dict) and "length" in meta else None
 
 
-def _check_unchanged_since_start(source: dict, meta_path: Path) -> None:
-    """--resume: the corpus must be the text the run started on (sha256 in ``corpus.json``)."""
+def _check_unchanged_since_start(source: dict, meta_path: Path) -> dict:
+    """--resume: the corpus must be the text the run started on (sha256 in ``corpus.json``);
+    returns its stamp with the file's size and modification time now."""
     from ..data.windows import file_sha256
 
     path = Path(source["path"])
@@ -184,6 +188,8 @@ def _check_unchanged_since_start(source: dict, meta_path: Path) -> None:
         raise CorpusError(f"{path}: the corpus file changed since the run started (sha256 differs from "
                           f"{meta_path}); the run's checkpoint is kept: resume with the original text, or "
                           "start again with --overwrite")
+    st = path.stat()
+    return {**source, "size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns)}
 
 
 def _temporary_ids_file(run_path: Path) -> Path:
