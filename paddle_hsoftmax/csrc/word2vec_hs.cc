@@ -1,18 +1,23 @@
-// Fused word2vec step with hierarchical softmax (CPU): word2vec.c's inner loop as a Paddle
-// custom operator.
+// Fused word2vec training (CPU): word2vec.c's inner loop as Paddle custom operators, with
+// hierarchical softmax (HsOut) or negative sampling (NsOut).
 //
-// For each centre word (in order, split over threads "Hogwild" style, as word2vec.c and gensim
-// do), walk the centre's tree path and apply plain SGD updates in place:
+// For each centre word, plain SGD updates in place:
 //   skip-gram: for every context word c:  h = syn0[c]
 //   CBOW:      h = mean of the context vectors (each context then gets the full update, as in
 //              word2vec.c and gensim with cbow_mean=1)
-//   for each path node n with branch code b (1 = right = sigmoid(h . syn1[n])):
+//   HS: for each node n of the centre's tree path with branch code b (1 = right = sigmoid(h . syn1[n])):
+//   NS: for the centre (b = 1) and `negative` draws from the unigram^0.75 table (b = 0), n = syn1neg row:
 //       f = h . syn1[n];  g = alpha * (b - sigmoid(f))
 //       neu1e += g * syn1[n];  syn1[n] += g * h
 //   then syn0[c] += neu1e for the context word(s).
-// Stats returned: [sum of exact -log p(centre | h) over the pairs of every loss_stride-th centre,
-// each computed before that pair's update; how many pairs that sum covers; all pairs].
-// Unlike word2vec.c: an exact sigmoid (no table); skipping saturated nodes is optional (max_exp).
+// Ops: word2vec_hs_step / word2vec_ns_step take given centres and context windows (built in
+// NumPy; the deterministic shards below); word2vec_train_tokens takes a piece of the corpus's
+// token stream and does all of word2vec.c's loop itself: subsampling, dynamic windows, negative
+// draws, alpha decaying linearly over the piece (nothing per token in Python).
+// Stats returned: [sum of the exact pair losses of every loss_stride-th centre, each computed
+// before that pair's update; how many pairs that sum covers; all pairs (; kept tokens)].
+// The sigmoid: exact for the centres whose loss is summed, word2vec.c's 1000-entry table for the
+// others; HS skips nodes with |f| >= max_exp (6 as word2vec.c and gensim; 0 = none).
 //
 // Threads: with shards = 0 the centres are spread over threads that update the shared vectors
 // without locks (Hogwild, as word2vec.c and gensim): fast, but the interleaving, hence the result,
@@ -51,6 +56,27 @@ inline float dot(const float* a, const float* b, int64_t n) {
 inline void axpy(float g, const float* x, float* y, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) y[i] += g * x[i];
+}
+
+// word2vec.c's sigmoid table: 1000 values over [-6, 6], used by the updates of the centres whose
+// loss is not logged (those use the exact sigmoid, so the logged loss and the tests stay exact);
+// beyond +-6 the sigmoid reads as 1 or 0
+constexpr int kSigmoidTable = 1000;
+constexpr float kSigmoidMax = 6.f;
+struct SigmoidTable {
+  float v[kSigmoidTable + 1];
+  SigmoidTable() {
+    for (int i = 0; i <= kSigmoidTable; ++i) {
+      const double x = (static_cast<double>(i) / kSigmoidTable * 2.0 - 1.0) * kSigmoidMax;
+      v[i] = static_cast<float>(1.0 / (1.0 + std::exp(-x)));
+    }
+  }
+};
+const SigmoidTable g_sigmoid;
+inline float table_sigmoid(float f) {
+  if (f >= kSigmoidMax) return 1.f;
+  if (f <= -kSigmoidMax) return 0.f;
+  return g_sigmoid.v[static_cast<int>((f + kSigmoidMax) * (kSigmoidTable / kSigmoidMax / 2.f))];
 }
 
 // -log sigmoid(z) from z and e = exp(-|z|)
@@ -95,10 +121,15 @@ struct HsOut {
       const float f = dot(h, l2, D);
       const bool saturated = max_exp > 0.f && std::fabs(f) >= max_exp;
       if (saturated && !with_loss) continue;
-      const float e = std::exp(-std::fabs(f));
-      const float sig = f >= 0.f ? 1.f / (1.f + e) : e / (1.f + e);
       const bool right = codes[d] > 0;
-      if (with_loss) nll += neg_log_sigmoid(right ? f : -f, e);  // z = f right, -f left
+      float sig;
+      if (with_loss) {
+        const float e = std::exp(-std::fabs(f));
+        sig = f >= 0.f ? 1.f / (1.f + e) : e / (1.f + e);
+        nll += neg_log_sigmoid(right ? f : -f, e);  // z = f right, -f left
+      } else {
+        sig = table_sigmoid(f);
+      }
       if (saturated) continue;
       const float g = alpha * ((right ? 1.f : 0.f) - sig);
       axpy(g, l2, neu1e, D);
@@ -112,8 +143,8 @@ struct HsOut {
 // unigram^0.75 table with label 0 (a draw equal to w is skipped), each updated in turn:
 // g = alpha * (label - sigmoid(h . u)); neu1e += g * u; u += g * h. The pair's loss is
 // -log sigmoid(h . u_w) - sum log sigmoid(-h . u_n). `fixed` (when not null) gives the draws
-// instead of the table (-1 = none), for tests. Every target is updated (word2vec.c clips the
-// sigmoid to 0/1 beyond MAX_EXP and still updates; here the sigmoid is exact).
+// instead of the table (-1 = none), for tests. Every target is updated (as word2vec.c, which reads
+// the sigmoid as 0/1 beyond MAX_EXP and still updates).
 struct NsOut {
   const int32_t* table;
   int64_t table_size;
@@ -131,9 +162,14 @@ struct NsOut {
       }
       float* u = row1(target);
       const float f = dot(h, u, D);
-      const float e = std::exp(-std::fabs(f));
-      const float sig = f >= 0.f ? 1.f / (1.f + e) : e / (1.f + e);
-      if (with_loss) loss += neg_log_sigmoid(d == 0 ? f : -f, e);
+      float sig;
+      if (with_loss) {
+        const float e = std::exp(-std::fabs(f));
+        sig = f >= 0.f ? 1.f / (1.f + e) : e / (1.f + e);
+        loss += neg_log_sigmoid(d == 0 ? f : -f, e);
+      } else {
+        sig = table_sigmoid(f);
+      }
       const float g = alpha * ((d == 0 ? 1.f : 0.f) - sig);
       axpy(g, u, neu1e, D);
       axpy(g, h, u, D);
