@@ -309,7 +309,9 @@ def compare_runs(ref: Path, got: Path) -> Dict[str, Any]:
                    and str(p.relative_to(ref)).split("/")[0] not in skip)
     report["files_compared"] = len(files)
     report["files_diff"] = [f for f in files if not (got / f).is_file() or (got / f).read_bytes() != (ref / f).read_bytes()]
-    report["files_diff"] += ["run.json"] if records[0] != records[1] else []
+    if records[0] != records[1]:  # named with the keys that differ, so a failure says where to look
+        keys = _differing_keys(records[0] or {}, records[1] or {})
+        report["files_diff"] += [f"run.json ({', '.join(keys)})" if keys else "run.json"]
     report["equal"] = (report["param_max_abs_diff"] == 0.0 and report["optimizer_max_abs_diff"] == 0.0
                        and not report.get("trainer_state_diff") and not report["metrics_diff"] and not report["files_diff"])
     return report
