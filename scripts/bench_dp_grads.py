@@ -10,8 +10,9 @@ process), in the same two processes, one step of each contender per round:
   word2vec ran before: Paddle's reducer crashes on sparse ones), so both ``[V, D]`` tables'
   gradients are all-reduced whole;
 - ``rows``: the model's sparse gradients exchanged by
-  :class:`paddle_hsoftmax.distributed.GradientSync`: an all-gather of each table's touched row ids
-  and row values (padded to the larger process's count), merged in rank order.
+  :class:`paddle_hsoftmax.distributed.GradientSync`: each table's touched rows merged locally
+  (one per distinct row), then an all-gather of their ids and values (padded to the larger
+  process's count), concatenated in rank order.
 
 A step is forward + backward + exchange + SGD update, timed on rank 0 (median over the rounds).
 Bytes are the payload one process puts into the collectives per step (all-reduce input; its padded
@@ -96,11 +97,11 @@ def _worker(args) -> None:
                     times[name].append(time.perf_counter() - t0)
                 if sync is not None:
                     bytes_[name] = sync.last_bytes["dense"] + sync.last_bytes["sparse"]
+                    touched["rows_sent"] = sync.last_rows
                 else:
                     bytes_[name] = sum(int(np.prod(q.shape)) * 4 for q in net.parameters())
             nodes = tree.path_nodes[centres]
-            touched = {"node_rows": int(np.unique(nodes[nodes >= 0]).size),
-                       "word_rows": int(np.unique(contexts).size)}
+            touched.update(node_rows=int(np.unique(nodes[nodes >= 0]).size), word_rows=int(np.unique(contexts).size))
         for name in models:
             results.append({"vocab": V, "dim": D, "batch_per_process": B, "processes": world, "method": name,
                             "bytes_per_step": bytes_[name], "step_seconds": statistics.median(times[name]),
@@ -131,10 +132,12 @@ def main(argv=None) -> int:
         results = json.load(open(out))
     print(f"2 processes (gloo, CPU), D = {args.dim}, {args.batch} centres x 10 context slots per process per step; "
           f"load average before: {load_before[0]:.2f}")
-    print(f"{'V':>9} {'method':<17} {'MB sent/step':>13} {'step ms':>9} {'node rows':>10} {'word rows':>10}")
+    print(f"{'V':>9} {'method':<17} {'MB sent/step':>13} {'step ms':>9} {'rows sent':>10} {'node rows':>10} "
+          f"{'word rows':>10}")
     for r in results:
+        sent = f"{r['rows_sent']:,}" if r["method"] == "rows" else "all"
         print(f"{r['vocab']:>9,} {r['method']:<17} {r['bytes_per_step'] / 1e6:>13.2f} {r['step_seconds'] * 1e3:>9.1f} "
-              f"{r['node_rows']:>10,} {r['word_rows']:>10,}")
+              f"{sent:>10} {r['node_rows']:>10,} {r['word_rows']:>10,}")
     by = {(r["vocab"], r["method"]): r for r in results}
     for v in sorted({r["vocab"] for r in results}):
         d, s = by[(v, "dense all-reduce")], by[(v, "rows")]
