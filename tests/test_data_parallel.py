@@ -120,6 +120,10 @@ def files(tmp_path_factory):
         out[f"seq2seq-{part}"] = root / f"s_{part}.tsv"
         out[f"seq2seq-{part}"].write_text("".join(f"{''.join(s)}\t{' '.join(t)}\n" for s, t in short), encoding="utf-8")
     out["corpus"] = write_pd_slice(root / "pd.txt", 60)
+    lines = out["corpus"].read_text(encoding="utf-8").splitlines(keepends=True)
+    for part, (lo, hi) in (("train", (0, 40)), ("valid", (40, 50)), ("test", (50, 60))):
+        out[f"lm-{part}"] = root / f"lm_{part}.txt"
+        out[f"lm-{part}"].write_text("".join(lines[lo:hi]), encoding="utf-8")
     return out
 
 
@@ -231,7 +235,7 @@ def test_tag_crf_two_processes_equal_one(files, tmp_path):
 @pytest.mark.slow
 def test_lm_two_processes_equal_one(files, tmp_path):
     """The LSTM state is carried per row: each process carries its own columns."""
-    args = ["lm", "--corpus", str(files["corpus"]), "--format", "tagged", "--min-count", "1", "--embed-dim", "8",
+    args = ["lm"] + user_files(files, "lm") + ["--format", "tagged", "--min-count", "1", "--embed-dim", "8",
             "--hidden", "8", "--batch-size", "4", "--bptt", "8", "--max-train-tokens", "100"] + QUICK
     equal_runs(args, tmp_path, "lm")
 
@@ -294,3 +298,17 @@ def test_resume_with_the_same_processes(files, tmp_path):
     assert code == 0, text[-3000:]
     assert_same_parameters(one, two)
     assert json.loads((two / "run.json").read_text(encoding="utf-8"))["resumed"] == 1
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--valid-file", "v.txt"], "--valid-file and --test-file go with --train-file"),
+    (["--train-file", "t.txt", "--valid-file", "v.txt"], "--train-file needs --valid-file and --test-file"),
+    (["--corpus", "c.txt", "--train-file", "t.txt"], "not allowed with argument"),
+])
+def test_lm_own_split_flags(extra, message, tmp_path, capsys):
+    try:
+        code = main(["lm"] + extra + ["--output-dir", str(tmp_path / "o")])
+    except SystemExit as exc:  # argparse: mutually exclusive flags
+        code = exc.code
+    assert code == 2
+    assert message in capsys.readouterr().err

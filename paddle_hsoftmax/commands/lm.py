@@ -2,7 +2,7 @@
 
 On People's Daily (default) or ``--corpus FILE`` (whitespace tokens, or ``--format tagged``
 word/TAG lines), split by sentences: shuffle with ``random.Random(0)``, 10% test, 10% valid, the
-rest train. Settings: :class:`~paddle_hsoftmax.pipeline.configs.LMConfig`. Outputs in
+rest train; or your own split, ``--train-file``, ``--valid-file``, ``--test-file`` (read the same way). Settings: :class:`~paddle_hsoftmax.pipeline.configs.LMConfig`. Outputs in
 ``--output-dir``: ``run.json``, ``metrics.json`` (valid/test perplexity, tokens/s, epoch time,
 parameter counts), ``vocab.tsv``, ``config.json``, ``checkpoints/``
 (best by validation perplexity) and ``vdl/``.
@@ -35,8 +35,12 @@ def run(args) -> int:
     start = time.perf_counter()
     config, options = read_settings(args)
     run_dir = check_run("lm", config, options)
-    sentences, source = load_sentences(config.corpus, config.format)
-    splits = split_811(sentences)
+    if config.train:  # the user's own split
+        splits = {part: load_sentences(getattr(config, part), config.format)[0] for part in ("train", "valid", "test")}
+        source = config.train
+    else:
+        sentences, source = load_sentences(config.corpus, config.format)
+        splits = split_811(sentences)
     task = LMTask(config, splits)
     start_run(run_dir, "lm", config, options)
     params = task.parameter_counts()

@@ -190,6 +190,7 @@ class LMConfig(Settings):
 
     Attributes:
         corpus, format: the text (People's Daily by default), split 80/10/10 by sentences.
+        train, valid, test: your own split instead (three text files, read like ``corpus``).
         output: the output layer (``softmax``, ``hsoftmax``, ``dsoftmax``, ``cnn``, ``adaptive``).
         tree: the H-softmax tree (``huffman``, ``balanced``, ``clustered``: 2-means splits of
             word2vec vectors trained on the training split first).
@@ -203,7 +204,14 @@ class LMConfig(Settings):
         max_train_tokens: use only the first N training tokens (0 = all): quick runs.
     """
 
-    corpus: Optional[str] = setting(None, help=_CORPUS_HELP)
+    corpus: Optional[str] = setting(None, group="source", help=_CORPUS_HELP + " (split 80/10/10 by sentences)")
+    train: Optional[str] = setting(None, flag="--train-file", aliases=("--train",), group="source",
+                                   help="your own training text (with --valid-file and --test-file) instead of "
+                                        "--corpus")
+    valid: Optional[str] = setting(None, flag="--valid-file", aliases=("--valid",),
+                                   help="validation text; required with --train-file")
+    test: Optional[str] = setting(None, flag="--test-file", aliases=("--test",),
+                                  help="test text; required with --train-file")
     format: str = setting("plain", choices=CORPUS_FORMATS, help=_FORMAT_HELP)
     output: str = setting("hsoftmax", choices=OUTPUT_LAYERS, shape=True, help="the output layer")
     tree: str = setting("huffman", choices=TREES, shape=True, help="the H-softmax tree")
@@ -228,6 +236,12 @@ class LMConfig(Settings):
     seed: int = setting(0, help="initialisation")
 
     def check(self) -> None:
+        if self.train and self.corpus:
+            raise ConfigError("--corpus and --train-file exclude each other")
+        if (self.valid or self.test) and not self.train:
+            raise ConfigError("--valid-file and --test-file go with --train-file")
+        if self.train and not (self.valid and self.test):
+            raise ConfigError("--train-file needs --valid-file and --test-file as well")
         if self.tie and self.output != "softmax":
             raise ConfigError(f"--tie needs an output layer with a [V, E] weight (--output softmax), "
                               f"got --output {self.output}")
