@@ -8,9 +8,13 @@ the global batch, so both runs take the same steps (word2vec: each process takes
 batch, so the 2-process run takes half the steps of twice the centres). Speed-up = the 1-process
 run's ``train_seconds`` (time inside training steps: forward, backward, the gradient exchange,
 the update) / the 2-process run's, from their ``metrics.json``; ``wall`` is the same for the whole
-training loop (evaluation and checkpoints included). Prints a table and writes JSON.
+training loop (evaluation and checkpoints included). ``--single-thread-only``: instead, one
+1-process run per task with ``OMP_NUM_THREADS=1`` (a fairer 1-process baseline on a loaded
+machine, where two math threads wait for each other at every parallel region). Prints a table
+and writes JSON.
 
     python scripts/bench_dp_speedup.py --json runs/bench_dp_speedup.json
+    python scripts/bench_dp_speedup.py --single-thread-only --json runs/bench_dp_speedup_1thread.json
 """
 
 from __future__ import annotations
@@ -39,8 +43,11 @@ TASKS = {  # small but real: built-in data (slices of it), one epoch
 }
 
 
-def run(args, processes: int, out: str, logs: str):
-    env = {k: v for k, v in os.environ.items() if k not in ("PADDLE_TRAINERS_NUM", "PADDLE_TRAINER_ID")}
+def run(args, processes: int, out: str, logs: str, threads=None):
+    env = {k: v for k, v in os.environ.items() if k not in ("PADDLE_TRAINERS_NUM", "PADDLE_TRAINER_ID",
+                                                            "OMP_NUM_THREADS")}
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
     cmd = [sys.executable, TRAIN] if processes == 1 else [
         sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", str(processes), "--log_dir", logs, TRAIN]
     t0 = time.perf_counter()
@@ -57,6 +64,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     p.add_argument("--json", default=None)
+    p.add_argument("--single-thread-only", action="store_true",
+                   help="only a 1-process run with OMP_NUM_THREADS=1 per task (the third column)")
     args = p.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -71,6 +80,13 @@ def main(argv=None) -> int:
         for name in args.tasks:
             TASKS[name] = [a.replace("FILES", tmp) for a in TASKS[name]]
             load = os.getloadavg()[0]
+            if args.single_thread_only:
+                one1 = run(TASKS[name], 1, os.path.join(tmp, f"{name}1t"), os.path.join(tmp, f"{name}1t-logs"), 1)
+                rows.append({"task": name, "command": "OMP_NUM_THREADS=1 python train.py "
+                             + " ".join(TASKS[name]).replace(tmp, "FILES"), "load_average": load, "one_thread": one1})
+                print(f"{name:<9} 1 process, 1 thread {one1['train_seconds']:7.1f} s ({one1['steps']} steps); "
+                      f"load average {load:.1f}", flush=True)
+                continue
             one = run(TASKS[name], 1, os.path.join(tmp, f"{name}1"), os.path.join(tmp, f"{name}1-logs"))
             two = run(TASKS[name], 2, os.path.join(tmp, f"{name}2"), os.path.join(tmp, f"{name}2-logs"))
             rows.append({"task": name, "command": "python train.py " + " ".join(TASKS[name]).replace(tmp, "FILES"),

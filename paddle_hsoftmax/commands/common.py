@@ -56,7 +56,7 @@ def read_settings(args: argparse.Namespace) -> Tuple[Any, Optional[RunOptions]]:
 def check_run(kind: str, config: Any, options: RunOptions, threads: Optional[int] = None) -> RunDir:
     """Set up the device, join the launcher's processes (``paddle.distributed.launch``: each
     process then gets ``cores / processes`` math threads), and refuse (read-only) what the output
-    directory does not allow, a ``--batch-size`` below the number of processes (``--batch-size``
+    directory does not allow (math threads: ``$OMP_NUM_THREADS`` when it is set), a ``--batch-size`` below the number of processes (``--batch-size``
     is the global batch, each process takes its rows) and a ``--resume`` with another number of
     processes than the run's."""
     import os
@@ -70,8 +70,11 @@ def check_run(kind: str, config: Any, options: RunOptions, threads: Optional[int
     if world > 1 and isinstance(batch, int) and batch < world:
         raise ConfigError(f"--batch-size {batch} is smaller than the {world} processes: it is the global batch "
                           f"(each process takes batch/{world} of its rows); use --batch-size {world} or more")
-    if threads is None:
-        threads = max(1, (os.cpu_count() or 1) // world)
+    if threads is None:  # $OMP_NUM_THREADS when set (the usual knob), else the cores shared out
+        try:
+            threads = max(1, int(os.environ["OMP_NUM_THREADS"]))
+        except (KeyError, ValueError):
+            threads = max(1, (os.cpu_count() or 1) // world)
     setup(options.device, threads)
     distributed.init()
     run = RunDir(options.output_dir)
