@@ -7,7 +7,8 @@ tokenizer). Loading needs none of the training code's data: only
 ``paddle.jit.load`` and these files, which is what a deployment would ship.
 
 Exported signatures (all int64):
-- classifier: ``(tokens [B, T], lengths [B]) -> log-probabilities [B, C]``;
+- classifier: ``(tokens [B, T], lengths [B][, ngrams [B, N]]) -> log-probabilities [B, C]`` (n-gram
+  ids from the run's ``ngrams.txt``, when it has one);
 - tagger: ``(tokens [B, T], lengths [B][, chars [B, T, W]]) -> emission scores [B, T, K]``; a CRF
   tagger's transition scores are saved beside it (``inference/crf.safetensors``) and decoding
   (Viterbi, or the per-step argmax) runs on the loaded scores.
@@ -66,7 +67,7 @@ def export_dir(run_dir: Path) -> Path:
     return RunDir(run_dir).inference
 
 
-def export_model(model, directory: Path, with_chars: bool = False) -> None:
+def export_model(model, directory: Path, with_chars: bool = False, with_ngrams: bool = False) -> None:
     """``paddle.jit.save`` ``model`` as ``directory/model.*``: written (and fsynced) beside it as
     ``directory.tmp``, then swapped in by two renames (``directory`` -> ``directory.old``,
     ``directory.tmp`` -> ``directory``), so an interrupted export never leaves a half-written
@@ -85,6 +86,8 @@ def export_model(model, directory: Path, with_chars: bool = False) -> None:
     spec = [InputSpec([None, None], "int64", "tokens"), InputSpec([None], "int64", "lengths")]
     if with_chars:
         spec.append(InputSpec([None, None, None], "int64", "chars"))
+    if with_ngrams:  # a classifier's n-gram branch: [B, N] n-gram ids
+        spec.append(InputSpec([None, None], "int64", "ngrams"))
     model.eval()
     static = paddle.jit.to_static(model, input_spec=spec, full_graph=True)
     tmp = directory.with_name(directory.name + ".tmp")
@@ -218,14 +221,26 @@ def load_classifier(run_dir: Path) -> Tuple[Callable, List[str]]:
     run = RunDir.open(run_dir, kinds=("classify",))
     config, labels, model = _load(run, "labels.txt", "classify")
     vocab = TokenIndex.load(run.file("tokens.txt"))
+    ngram_index = None
+    if "ngrams.txt" in set((run.record() or {}).get("files") or ()) or run.file("ngrams.txt").exists():
+        from .pipeline.encoding import NgramIndex
+
+        run.require("ngrams.txt", kind="classify")
+        ngram_index = NgramIndex.load(run.file("ngrams.txt"))
 
     def predict(texts: Sequence[str], batch_size: int = 128):
-        seqs = [vocab.encode(tokenize(t, config["tokenizer"])[: config["max_len"]]) for t in texts]
+        token_lists = [tokenize(t, config["tokenizer"])[: config["max_len"]] for t in texts]
+        seqs = [vocab.encode(t) for t in token_lists]
         seqs = [s if len(s) else np.array([TokenIndex.UNK]) for s in seqs]
+        grams = [ngram_index.encode(t) for t in token_lists] if ngram_index is not None else None
         probs = np.zeros((len(seqs), len(labels)), dtype=np.float32)
         for start in range(0, len(seqs), batch_size):
             tokens, lengths = pad(seqs[start : start + batch_size])
-            out = model(paddle.to_tensor(tokens), paddle.to_tensor(lengths))
+            inputs = [paddle.to_tensor(tokens), paddle.to_tensor(lengths)]
+            if grams is not None:
+                rows = [g if len(g) else np.zeros(1, dtype=np.int64) for g in grams[start : start + batch_size]]
+                inputs.append(paddle.to_tensor(pad(rows)[0]))
+            out = model(*inputs)
             probs[start : start + batch_size] = np.exp(out.numpy())
         return probs.argmax(axis=1), probs
 

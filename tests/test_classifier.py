@@ -98,11 +98,14 @@ def test_own_tsv_files_end_to_end(senti, tmp_path, capsys):
     out = tmp_path / "run"
     code = main(["classify", "--train", str(train), "--valid", str(valid), "--test", str(test), "--output-dir",
                  str(out), "--epochs", "2", "--embed-dim", "16", "--hidden", "16", "--max-len", "64",
-                 "--no-progress", "--pooling", "last"])
+                 "--no-progress", "--pooling", "last", "--baseline"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "test:mixed x1" in printed
+    assert "baseline TF-IDF token 1-3-grams + logistic regression" in printed
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert 0.5 < metrics["baseline"]["test_accuracy"] <= 199 / 200  # the unseen label counts as an error
+    assert metrics["baseline"]["C"] in (0.3, 1.0, 3.0, 10.0, 30.0)
     assert metrics["test"]["unseen_label_items"] == 1
     assert (out / "checkpoints" / "best.pdckpt").exists()
     assert (out / "labels.txt").read_text(encoding="utf-8").split() == ["neg", "pos"]
@@ -110,6 +113,7 @@ def test_own_tsv_files_end_to_end(senti, tmp_path, capsys):
     # the paddle.jit export predicts what the best checkpoint predicts, through `predict`
     from paddle_hsoftmax.inference import load_classifier
     from paddle_hsoftmax.data.vocab import TokenIndex
+    from paddle_hsoftmax.pipeline.encoding import NgramIndex
     from paddle_hsoftmax.tasks.classify import tokenize_text
 
     texts = [text for _, text in senti["test"][:40]]
@@ -122,13 +126,18 @@ def test_own_tsv_files_end_to_end(senti, tmp_path, capsys):
     ids, probs = predict(texts)
     config = json.loads((out / "config.json").read_text(encoding="utf-8"))
     vocab = TokenIndex.load(out / "tokens.txt")
+    grams = NgramIndex.load(out / "ngrams.txt")
+    saved = load_state(out / "checkpoints" / "best.pdckpt")["model"]
+    assert grams.order == 3 and tuple(saved["ngram.ratios"].shape) == (len(grams), 2)
     eager = TextClassifier(len(vocab), 2, embed_dim=16, hidden_size=16, pooling="last",
-                           dropout=config["dropout"])
-    eager.set_state_dict(load_state(out / "checkpoints" / "best.pdckpt")["model"])
+                           dropout=config["dropout"], ngram_ratios=np.zeros((len(grams), 2), np.float32))
+    eager.set_state_dict(saved)
     eager.eval()
     for text, i, p in zip(texts[:10], ids, probs):
-        seq = vocab.encode(tokenize_text(text, "char")[:64])
-        ref = np.exp(eager(paddle.to_tensor(seq[None]), paddle.to_tensor([len(seq)])).numpy()[0])
+        tokens = tokenize_text(text, "char")[:64]
+        seq, g = vocab.encode(tokens), grams.encode(tokens)
+        ref = np.exp(eager(paddle.to_tensor(seq[None]), paddle.to_tensor([len(seq)]),
+                           paddle.to_tensor(g[None] if len(g) else np.zeros((1, 1), np.int64))).numpy()[0])
         np.testing.assert_allclose(p, ref, rtol=1e-4, atol=1e-6)
         assert i == ref.argmax()
     source = tmp_path / "new.txt"
@@ -163,3 +172,76 @@ def test_init_vectors_fill_known_tokens(senti, tmp_path):
     assert 0 < task.init_coverage < 1
     with pytest.raises(ValueError, match="8 dimensions, --embed-dim is 16"):
         ClassifyTask(ClassifyConfig(embed_dim=16, hidden_size=8, init_vectors=str(path)), small)
+
+
+def test_nb_ratios_by_hand():
+    from paddle_hsoftmax.models.classifier import nb_log_count_ratios
+
+    X = np.array([[1, 1, 0], [1, 0, 0], [0, 0, 1]], dtype=np.float64)  # 3 texts, 3 features
+    y = np.array([1, 1, 0])
+    r = nb_log_count_ratios(X, y, 2, alpha=1.0)
+    p = np.array([2, 1, 0]) + 1.0  # class 1
+    q = np.array([0, 0, 1]) + 1.0  # class 0
+    np.testing.assert_allclose(r[:, 1], np.log(p / p.sum()) - np.log(q / q.sum()), rtol=1e-6)
+    np.testing.assert_allclose(r[:, 0], -r[:, 1], rtol=1e-6)  # two classes: each other's negation
+
+
+def test_ngram_branch_against_numpy_and_finite_differences():
+    from paddle_hsoftmax.models.classifier import NgramNB
+
+    rng = np.random.default_rng(0)
+    ratios = rng.normal(size=(7, 3)).astype(np.float32)
+    layer = NgramNB(ratios, weight_decay=0.0)
+    w = rng.normal(size=(7, 3)).astype(np.float32)
+    layer.weight.set_value(w)
+    ids = np.array([[1, 4, 6, 0], [2, 0, 0, 0]], dtype=np.int64)  # 0 = padding
+    scores = layer(paddle.to_tensor(ids))
+    r64, w64 = ratios.astype(np.float64), w.astype(np.float64)
+    r64[0] = 0.0
+    ref = np.stack([(r64[row] * w64[row]).sum(0) for row in ids])
+    np.testing.assert_allclose(scores.numpy(), ref, rtol=1e-5, atol=1e-6)
+    # gradient of sum(scores * c) against central differences of the NumPy reference (float64)
+    c = rng.normal(size=(2, 3))
+    (scores * paddle.to_tensor(c.astype(np.float32))).sum().backward()
+    grad = layer.weight.grad.numpy()
+
+    def f(wv):
+        return sum((r64[row] * wv[row]).sum(0) @ c[b] for b, row in enumerate(ids))
+
+    eps = 1e-6
+    for f_, k in [(1, 0), (4, 2), (6, 1), (2, 2), (3, 0), (0, 1)]:
+        up, down = w64.copy(), w64.copy()
+        up[f_, k] += eps
+        down[f_, k] -= eps
+        np.testing.assert_allclose(grad[f_, k], (f(up) - f(down)) / (2 * eps), rtol=1e-4, atol=1e-6)
+    assert grad[0].tolist() == [0.0, 0.0, 0.0] and grad[5].tolist() == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.slow
+def test_ngram_branch_and_hsoftmax_head_learn(senti):
+    """Trained briefly on real reviews, each configuration beats its untrained self on held-out
+    texts by a margin; the H-softmax head's distribution sums to 1 and its tree search agrees
+    with the argmax of the full distribution."""
+    from paddle_hsoftmax.tasks.classify import ClassifyConfig, ClassifyTask
+
+    small = {"train": senti["train"][:1500], "valid": senti["valid"][:300], "test": senti["test"][:300]}
+    for extra in ({"ngrams": 3}, {"ngrams": 0, "output": "hsoftmax"}):
+        config = ClassifyConfig(embed_dim=16, hidden_size=16, max_len=48, lr=5e-3, **extra)
+        task = ClassifyTask(config, small)
+        before = task.scores("valid")["accuracy"]
+        for _ in range(2):
+            for batch in task.epoch_batches(0):
+                task.train_step(batch)
+                task.optimizer.step()
+                task.optimizer.clear_grad()
+        after = task.scores("valid")["accuracy"]
+        assert after > max(before, 0.6) + 0.05, (extra, before, after)
+        if extra.get("output") == "hsoftmax":
+            ids = task.data["valid"][0][:50]
+            tokens, lengths = task.pad(ids)
+            task.model.eval()
+            full = task.model(paddle.to_tensor(tokens), paddle.to_tensor(lengths)).numpy()
+            np.testing.assert_allclose(np.exp(full).sum(-1), 1.0, rtol=1e-5)
+            searched = task.model.output_layer.predict(
+                task.model.features(paddle.to_tensor(tokens), paddle.to_tensor(lengths)), k=1).ids.numpy()[:, 0]
+            np.testing.assert_array_equal(searched, full.argmax(-1))

@@ -1,9 +1,11 @@
-"""``python train.py classify``: an LSTM text classifier on a built-in dataset or your own files.
+"""``python train.py classify``: a text classifier (BiLSTM + NB-weighted n-gram logistic regression)
+on a built-in dataset or your own files; ``--baseline`` also fits TF-IDF + logistic regression
+(scikit-learn) on the same split and prints both.
 
 Settings: :class:`~paddle_hsoftmax.pipeline.configs.ClassifyConfig` (every flag, and the keys of a
 ``--config`` file). Outputs in ``--output-dir``: ``run.json`` (kind, settings, versions, files),
 ``metrics.json`` (test accuracy, macro F1, per-class scores, confusion matrix, training time),
-``tokens.txt``, ``labels.txt``, ``config.json``, ``inference/``, ``checkpoints/`` (``best.pdckpt``
+``tokens.txt``, ``ngrams.txt`` (with the n-gram branch), ``labels.txt``, ``config.json``, ``inference/``, ``checkpoints/`` (``best.pdckpt``
 by validation accuracy) and ``vdl/``.
 """
 
@@ -27,7 +29,7 @@ def _datasets():
 
 
 def add_parser(sub):
-    p = sub.add_parser("classify", help="LSTM text classifier (sequence -> class)")
+    p = sub.add_parser("classify", help="text classifier: BiLSTM + NB-weighted n-grams (sequence -> class)")
     add_settings(p, ClassifyConfig)
     p.set_defaults(func=run)
     return p
@@ -49,7 +51,7 @@ def _splits(config: ClassifyConfig):
 def run(args) -> int:
     from ..inference import export_model
     from ..pipeline.configs import require_source
-    from ..tasks.classify import ClassifyTask
+    from ..tasks.classify import ClassifyTask, tfidf_baseline
     from ..trainer import Trainer
 
     start = time.perf_counter()
@@ -57,12 +59,18 @@ def run(args) -> int:
     require_source(config)
     run_dir = check_run("classify", config, options)
     splits, source = _splits(config)
+    if config.baseline:
+        tfidf_baseline.check_available()
     task = ClassifyTask(config, splits)
     start_run(run_dir, "classify", config, options)
     print(f"data: {source}: " + ", ".join(f"{k} {len(v):,}" for k, v in splits.items())
           + f"; {len(task.labels)} labels, {len(task.vocab):,} tokens")
     if task.init_coverage is not None:
         print(f"embeddings initialised from {config.init_vectors}: {task.init_coverage:.1%} of the tokens found")
+    if task.ngrams is not None:
+        print(f"n-gram branch: {len(task.ngrams):,} token 1..{config.ngrams}-grams, NB-weighted logistic regression")
+    elif task.ngram_note:
+        print(task.ngram_note)
     if task.unseen_labels:
         print("labels not seen in training (scored as errors): "
               + ", ".join(f"{k} x{n}" for k, n in sorted(task.unseen_labels.items())))
@@ -72,6 +80,10 @@ def run(args) -> int:
         return 0
     trainer.load_best(task)
     test = task.scores("test")
+    baseline = None
+    if config.baseline:
+        baseline = tfidf_baseline(splits, config.tokenizer, config.max_len, labels=task.labels)
+        metrics["baseline"] = baseline
     metrics.update({
         "test_accuracy": test["accuracy"],
         "test_macro_f1": test["macro_f1"],
@@ -82,8 +94,10 @@ def run(args) -> int:
         "config": dataclasses.asdict(config),
         "process_seconds": time.perf_counter() - start,
     })
-    export_model(task.model, run_dir.file("inference"))
+    export_model(task.model, run_dir.file("inference"), with_ngrams=task.ngrams is not None)
     task.vocab.save(run_dir.file("tokens.txt"))
+    if task.ngrams is not None:
+        task.ngrams.save(run_dir.file("ngrams.txt"))
     run_dir.write_text("labels.txt", "\n".join(task.labels) + "\n")
     run_dir.write_text("config.json", json.dumps(dataclasses.asdict(config), indent=2))
     run_dir.finish(metrics, chosen={"best_epoch": metrics["best_epoch"]})
@@ -91,5 +105,10 @@ def run(args) -> int:
     print(f"best epoch {metrics['best_epoch']} (valid accuracy {trainer.state.best:.4f}); "
           f"test accuracy {test['accuracy']:.4f}, macro F1 {test['macro_f1']:.4f}; "
           f"training {metrics['wall_seconds']:.0f} s")
-    print(f"wrote {out}/metrics.json, run.json, tokens.txt, labels.txt, config.json, inference/, checkpoints/, vdl/")
+    if baseline is not None:
+        print(f"baseline {baseline['method']} (C={baseline['C']:g} chosen on validation): test accuracy "
+              f"{baseline['test_accuracy']:.4f}, macro F1 {baseline['test_macro_f1']:.4f}; this model "
+              f"{test['accuracy'] - baseline['test_accuracy']:+.4f}")
+    print(f"wrote {out}/metrics.json, run.json, tokens.txt, " + ("ngrams.txt, " if task.ngrams is not None else "")
+          + "labels.txt, config.json, inference/, checkpoints/, vdl/")
     return 0

@@ -1,6 +1,14 @@
-"""LSTM text classifier: sequence -> class (the seed's "sequence to class" pattern).
+"""Text classifier: sequence -> class (the seed's "sequence to class" pattern).
 
-Embedding -> (Bi)LSTM or GRU -> pooling over time -> MLP -> log-probabilities.
+Two branches whose scores add up (a product of experts), each also trained on its own:
+
+- the recurrent branch: embedding -> (Bi)LSTM or GRU -> pooling over time -> MLP -> scores ``[B, C]``;
+- the n-gram branch (:class:`NgramNB`, optional): logistic regression over the text's distinct token
+  1..n-grams, each feature scaled by its naive-Bayes log-count ratio (Wang & Manning, "Baselines
+  and Bigrams: Simple, Good Sentiment and Topic Classification", ACL 2012: NBSVM / NB-LR).
+
+``log_softmax`` of the sum is the prediction; training adds the two branches' own losses
+(:meth:`TextClassifier.branch_scores`), so neither leans on the other.
 
 Pooling (padding never counts):
 - ``last``: each sequence's true last step; with a bidirectional RNN, the forward direction's
@@ -8,23 +16,32 @@ Pooling (padding never counts):
 - ``mean``: the mean over the real steps;
 - ``max``: the element-wise max over the real steps.
 
-Shapes: tokens ``[B, T]`` (0 = padding), lengths ``[B]`` -> log-probs ``[B, C]``.
+- ``meanmax``: both joined (twice the width).
+
+Shapes: tokens ``[B, T]`` (0 = padding), lengths ``[B]``, n-gram ids ``[B, N]`` (0 = padding) ->
+log-probs ``[B, C]``.
 """
 
 from __future__ import annotations
 
+from typing import Optional, Tuple
+
+import numpy as np
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-__all__ = ["RNN_CELLS", "POOLINGS", "TextClassifier", "masked_pool"]
+__all__ = ["RNN_CELLS", "POOLINGS", "TextClassifier", "NgramNB", "masked_pool", "nb_log_count_ratios"]
 
 RNN_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
-POOLINGS = ("last", "mean", "max")
+POOLINGS = ("last", "mean", "max", "meanmax")
 
 
 def masked_pool(states: paddle.Tensor, lengths: paddle.Tensor, pooling: str, bidirectional: bool) -> paddle.Tensor:
     """Pool RNN outputs ``[B, T, H]`` over the real steps of each sequence -> ``[B, H]``."""
+    if pooling == "meanmax":
+        return paddle.concat([masked_pool(states, lengths, "mean", bidirectional),
+                              masked_pool(states, lengths, "max", bidirectional)], axis=-1)  # (B, 2H)
     H = states.shape[-1]
     # run-time T (unknown under to_static)
     steps = paddle.arange(paddle.shape(states)[1], dtype=lengths.dtype).unsqueeze(0)  # (1, T)
@@ -49,6 +66,51 @@ def masked_pool(states: paddle.Tensor, lengths: paddle.Tensor, pooling: str, bid
     raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
 
 
+def nb_log_count_ratios(features, labels: np.ndarray, num_classes: int, alpha: float = 1.0) -> np.ndarray:
+    """Naive-Bayes log-count ratios ``r[f, c]`` (one class against the rest), float32 ``[F, C]``.
+
+    ``features``: a binary ``[N, F]`` count matrix (anything with ``.T @`` a dense one-hot, e.g. a
+    SciPy CSR matrix); ``labels``: ``[N]`` class ids. With ``p_c = alpha + sum of the rows of class
+    c`` and ``q_c = alpha + sum of the other rows``: ``r[:, c] = log(p_c / |p_c|_1) - log(q_c / |q_c|_1)``
+    (for two classes the columns are each other's negation: Wang & Manning's ``r``)."""
+    onehot = np.zeros((len(labels), num_classes), dtype=np.float64)
+    onehot[np.arange(len(labels)), labels] = 1.0
+    per_class = np.asarray(features.T @ onehot, dtype=np.float64)  # (F, C)
+    p = per_class + alpha
+    q = per_class.sum(axis=1, keepdims=True) - per_class + alpha
+    return (np.log(p / p.sum(axis=0)) - np.log(q / q.sum(axis=0))).astype(np.float32)
+
+
+class NgramNB(nn.Layer):
+    """NB-weighted logistic regression over a bag of n-gram ids: ``score[b, c] = bias[c] +
+    sum over the distinct n-grams f of text b of r[f, c] * w[f, c]``, with ``r`` the fixed
+    naive-Bayes log-count ratios (:func:`nb_log_count_ratios`) and ``w`` learned (L2-penalised
+    through ``weight_decay``: the penalty favours the features NB already finds telling).
+
+    Args:
+        ratios: ``[F, C]`` float32, row 0 (padding) zero.
+        weight_decay: L2 coefficient on ``w`` (added to its gradient).
+
+    Shape: n-gram ids ``[B, N]`` (0 = padding) -> scores ``[B, C]``.
+    """
+
+    def __init__(self, ratios: np.ndarray, weight_decay: float = 0.0) -> None:
+        super().__init__()
+        ratios = np.array(ratios, dtype=np.float32)
+        ratios[0] = 0.0
+        F_, C = ratios.shape
+        self.register_buffer("ratios", paddle.to_tensor(ratios))
+        self.weight = self.create_parameter(
+            [F_, C], default_initializer=nn.initializer.Constant(0.0),
+            attr=paddle.ParamAttr(regularizer=paddle.regularizer.L2Decay(weight_decay)) if weight_decay else None)
+        self.bias = self.create_parameter([C], is_bias=True, default_initializer=nn.initializer.Constant(0.0))
+
+    def forward(self, ngrams: paddle.Tensor) -> paddle.Tensor:
+        r = F.embedding(ngrams, self.ratios)  # (B, N, C); padding rows are 0
+        w = F.embedding(ngrams, self.weight)  # (B, N, C)
+        return (r * w).sum(axis=1) + self.bias  # (B, C)
+
+
 class TextClassifier(nn.Layer):
     """Embedding -> RNN -> pooling -> MLP.
 
@@ -60,6 +122,12 @@ class TextClassifier(nn.Layer):
         cell: ``lstm`` or ``gru``.
         pooling: ``last``, ``mean`` or ``max``.
         dropout: on embeddings, between RNN layers and before the output.
+        ngram_ratios: ``[F, C]`` naive-Bayes ratios of the n-gram branch (None: no such branch).
+        ngram_decay: its L2 coefficient.
+        head: ``softmax`` (scores from a linear layer) or an output layer of
+            :mod:`paddle_hsoftmax.output` (e.g. :class:`~paddle_hsoftmax.output.HierarchicalSoftmax`,
+            ``feature_size`` = the MLP's width): then :meth:`features` feed it, and there is no
+            n-gram branch.
     """
 
     def __init__(
@@ -73,6 +141,9 @@ class TextClassifier(nn.Layer):
         cell: str = "lstm",
         pooling: str = "mean",
         dropout: float = 0.2,
+        ngram_ratios: Optional[np.ndarray] = None,
+        ngram_decay: float = 0.0,
+        head: object = "softmax",
     ) -> None:
         super().__init__()
         if cell not in RNN_CELLS:
@@ -88,12 +159,38 @@ class TextClassifier(nn.Layer):
             embed_dim, hidden_size, num_layers=num_layers, direction="bidirect" if bidirectional else "forward",
             dropout=dropout if num_layers > 1 else 0.0,
         )
-        width = hidden_size * (2 if bidirectional else 1)
+        width = hidden_size * (2 if bidirectional else 1) * (2 if pooling == "meanmax" else 1)
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Sequential(nn.Linear(width, width), nn.Tanh(), nn.Dropout(dropout), nn.Linear(width, num_classes))
+        self.hidden = nn.Sequential(nn.Linear(width, width), nn.Tanh(), nn.Dropout(dropout))
+        if isinstance(head, str):
+            if head != "softmax":
+                raise ValueError(f"head must be 'softmax' or an output layer, got {head!r}")
+            self.out = nn.Linear(width, num_classes)
+            self.output_layer = None
+        else:
+            if ngram_ratios is not None:
+                raise ValueError("the n-gram branch needs the softmax head (its table is n-grams x classes)")
+            self.out = None
+            self.output_layer = head
+        self.ngram = NgramNB(ngram_ratios, ngram_decay) if ngram_ratios is not None else None
+        self.feature_size = width
 
-    def forward(self, tokens: paddle.Tensor, lengths: paddle.Tensor) -> paddle.Tensor:
+    def features(self, tokens: paddle.Tensor, lengths: paddle.Tensor) -> paddle.Tensor:
+        """The recurrent branch's last hidden layer ``[B, W]``."""
         x = self.dropout(self.embed(tokens))  # (B, T, E)
         states, _ = self.rnn(x, sequence_length=lengths)  # (B, T, H * dirs)
-        pooled = masked_pool(states, lengths, self.pooling, self.bidirectional)  # (B, H * dirs)
-        return F.log_softmax(self.head(pooled), axis=-1)  # (B, C)
+        pooled = masked_pool(states, lengths, self.pooling, self.bidirectional)  # (B, W)
+        return self.hidden(pooled)  # (B, W)
+
+    def branch_scores(self, tokens: paddle.Tensor, lengths: paddle.Tensor,
+                      ngrams: Optional[paddle.Tensor] = None) -> Tuple[paddle.Tensor, Optional[paddle.Tensor]]:
+        """Scores ``[B, C]`` of the recurrent branch and of the n-gram branch (None without one)."""
+        rnn = self.out(self.features(tokens, lengths))  # (B, C)
+        return rnn, (self.ngram(ngrams) if self.ngram is not None else None)
+
+    def forward(self, tokens: paddle.Tensor, lengths: paddle.Tensor,
+                ngrams: Optional[paddle.Tensor] = None) -> paddle.Tensor:
+        if self.output_layer is not None:
+            return self.output_layer.full_log_prob(self.features(tokens, lengths))  # (B, C)
+        rnn, ngram = self.branch_scores(tokens, lengths, ngrams)
+        return F.log_softmax(rnn if ngram is None else rnn + ngram, axis=-1)  # (B, C)

@@ -99,6 +99,11 @@ class ClassifyConfig(Settings):
             ``embed_dim``.
         epochs, patience: the schedule (patience: epochs without a better validation accuracy).
         seed: initialisation and batch order.
+        ngrams, ngram_c: the n-gram branch (NB-weighted logistic regression over token 1..N-grams;
+            0 = none) and its inverse L2 strength (scikit-learn's ``C``).
+        output: ``softmax``, or ``hsoftmax`` (a Huffman tree over the label counts; for thousands
+            of labels; no n-gram branch).
+        baseline: also fit TF-IDF + logistic regression (scikit-learn) on the same split.
     """
 
     dataset: Optional[str] = setting(None, choices=CLASSIFY_DATASETS, group="source",
@@ -125,6 +130,13 @@ class ClassifyConfig(Settings):
                                                      "to start the embeddings from")
     epochs: int = setting(8, min=1, help="passes over the training data")
     patience: int = setting(3, min=0, help="stop after N epochs without a better validation accuracy (0 = never)")
+    ngrams: int = setting(3, min=0, shape=True, help="n-gram branch: NB-weighted logistic regression over token "
+                                                     "1..N-grams beside the LSTM (0 = none)")
+    ngram_c: float = setting(0.3, above=0, help="the n-gram branch's inverse L2 strength (as scikit-learn's C)")
+    output: str = setting("softmax", choices=("softmax", "hsoftmax"), shape=True,
+                          help="softmax, or hsoftmax: a Huffman tree over the label counts (thousands of labels)")
+    baseline: bool = setting(False, help="also train TF-IDF + logistic regression (scikit-learn) on the same "
+                                         "split and print both")
     seed: int = setting(0, help="initialisation and batch order")
 
     def check(self) -> None:

@@ -6,18 +6,24 @@ finished run is loaded).
 - :func:`teacher_forcing`: target rows ending with ``</s>`` -> decoder inputs and targets ``[B, T]``.
 - :func:`lm_vocab`, :func:`encode_stream`, :func:`batchify`: a language model's (or a decoder's)
   vocabulary, its token stream and the stream's ``[B, n]`` columns.
+- :func:`token_ngrams`, :class:`NgramIndex`: the classifier's bag of token 1..n-grams (a text's
+  distinct n-grams seen in training, as ids; ``ngrams.txt`` of a run).
 """
 
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+import os
+from typing import Dict, Iterable, List, Sequence, Tuple, Union
 
 import numpy as np
 
 from ..data.text import CorpusError
+from ..data.text import iter_lines
 from ..data.vocab import Vocab, count_tokens
+from ..export import atomic_write_text
 
-__all__ = ["UNK", "EOS", "IGNORE", "pad", "pad_copy_ids", "teacher_forcing", "lm_vocab", "encode_stream", "batchify"]
+__all__ = ["UNK", "EOS", "IGNORE", "pad", "pad_copy_ids", "teacher_forcing", "lm_vocab", "encode_stream", "batchify",
+           "token_ngrams", "NgramIndex"]
 
 UNK, EOS = "<unk>", "</s>"
 IGNORE = -100  # target padding: the output layers' ignore_index
@@ -84,3 +90,59 @@ def batchify(stream: np.ndarray, batch_size: int) -> np.ndarray:
     if n < 2:
         raise CorpusError(f"{len(stream)} tokens cannot fill {batch_size} columns of at least 2 tokens")
     return stream[: n * batch_size].reshape(batch_size, n)
+
+
+def token_ngrams(tokens: Sequence[str], order: int) -> List[str]:
+    """The distinct 1..``order``-grams of ``tokens`` (joined by a space, which no token holds), in
+    order of first appearance.
+
+    >>> token_ngrams(["a", "b", "a", "b"], 2)
+    ['a', 'b', 'a b', 'b a']
+    """
+    grams = dict.fromkeys(tokens)
+    for n in range(2, order + 1):
+        grams.update(dict.fromkeys(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)))
+    return list(grams)
+
+
+class NgramIndex:
+    """N-gram -> id for the classifier's bag of n-grams: id 0 = padding (and every n-gram not seen
+    in training, which the bag simply leaves out), then the training n-grams by decreasing count."""
+
+    PAD = 0
+
+    def __init__(self, grams: Sequence[str], order: int) -> None:
+        self.order = int(order)
+        self.grams: List[str] = ["<pad>"] + list(grams)
+        self.index: Dict[str, int] = {g: i for i, g in enumerate(self.grams) if i}
+
+    def __len__(self) -> int:
+        return len(self.grams)
+
+    @classmethod
+    def build(cls, texts: Iterable[Sequence[str]], order: int, min_count: int = 1) -> "NgramIndex":
+        counts: Dict[str, int] = {}
+        for tokens in texts:
+            for g in token_ngrams(tokens, order):
+                counts[g] = counts.get(g, 0) + 1
+        first = {g: i for i, g in enumerate(counts)}
+        kept = sorted((g for g, c in counts.items() if c >= min_count), key=lambda g: (-counts[g], first[g]))
+        return cls(kept, order)
+
+    def encode(self, tokens: Sequence[str]) -> np.ndarray:
+        """Ids of the distinct known n-grams of ``tokens`` (possibly none)."""
+        index = self.index
+        ids = [index.get(g, 0) for g in token_ngrams(tokens, self.order)]
+        return np.asarray([i for i in ids if i], dtype=np.int64)
+
+    def save(self, path: Union[str, os.PathLike]) -> None:
+        """First line ``order N``, then one n-gram per line in id order from id 1 (atomic write)."""
+        atomic_write_text(path, f"order {self.order}\n" + "".join(g + "\n" for g in self.grams[1:]))
+
+    @classmethod
+    def load(cls, path: Union[str, os.PathLike]) -> "NgramIndex":
+        lines = [line for _, line in iter_lines(path)]
+        head = lines[0].split() if lines else []
+        if len(head) != 2 or head[0] != "order" or not head[1].isdigit():
+            raise CorpusError(f"{path}:1: not an n-gram index (must start with 'order N')")
+        return cls(lines[1:], int(head[1]))

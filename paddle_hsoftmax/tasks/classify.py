@@ -1,4 +1,10 @@
-"""The text-classification task: labelled texts -> token ids -> LSTM classifier -> Adam.
+"""The text-classification task: labelled texts -> token ids (and n-gram ids) -> classifier -> Adam.
+
+The model (:class:`~paddle_hsoftmax.models.classifier.TextClassifier`) is a BiLSTM and, unless
+``ngrams`` is 0, an NB-weighted logistic regression over the texts' token 1..n-grams; the loss is
+the NLL of their joint prediction plus each branch's own NLL. With ``output = hsoftmax`` the
+classes are the leaves of a Huffman tree over the training label counts (the recurrent branch
+only: an n-gram table has one column per class).
 
 Batches hold sentences of similar length (sorted inside pools of 32 batches, pools shuffled) so
 padding stays small; each epoch's order comes from ``(seed, epoch)``, which the trainer's resume
@@ -19,12 +25,14 @@ from ..data.text import CorpusError, tokenize
 from ..data.vocab import TokenIndex
 from ..errors import ConfigError
 from ..metrics import classification_scores
-from ..models.classifier import TextClassifier
+from ..models.classifier import TextClassifier, nb_log_count_ratios
 from ..pipeline.configs import ClassifyConfig
-from ..pipeline.encoding import pad
+from ..pipeline.encoding import NgramIndex, pad
 from ..trainer import StepResult, Task
 
-__all__ = ["ClassifyConfig", "ClassifyTask", "tokenize_text"]
+__all__ = ["ClassifyConfig", "ClassifyTask", "tokenize_text", "tfidf_baseline", "MAX_NGRAM_TABLE"]
+
+MAX_NGRAM_TABLE = 50_000_000  # n-grams x labels: beyond it (many labels) the n-gram branch is left out
 
 tokenize_text = tokenize  # the package's one tokenizer (data.text.tokenize), under its former name here
 
@@ -52,6 +60,9 @@ class ClassifyTask(Task):
         self.label_index = {label: i for i, label in enumerate(self.labels)}
         tokens = {part: [tokenize(t, config.tokenizer)[: config.max_len] for _, t in items]
                   for part, items in splits.items()}
+        if not any(tokens["train"]):
+            raise CorpusError(f"every training text is empty after --tokenizer {config.tokenizer}: nothing to learn "
+                              "from (a different --tokenizer?)")
         self.vocab = TokenIndex.build(tokens["train"], min_count=config.min_count)
         self.data = {}
         self.unseen_labels: Dict[str, int] = {}
@@ -63,17 +74,49 @@ class ClassifyTask(Task):
                     self.unseen_labels[f"{part}:{label}"] = self.unseen_labels.get(f"{part}:{label}", 0) + 1
                 gold.append(self.label_index.get(label, -1))
             self.data[part] = (ids, np.asarray(gold, dtype=np.int64))
+        self.label_counts = np.bincount(self.data["train"][1], minlength=len(self.labels))
+        self.ngrams, ratios, decay = self._ngram_branch(config, tokens)
+        head = "softmax"
+        if config.output == "hsoftmax":
+            from ..output import HierarchicalSoftmax
+            from ..tree import build_huffman_tree
+
+            width = config.hidden_size * (2 if config.bidirectional else 1) * (2 if config.pooling == "meanmax" else 1)
+            head = HierarchicalSoftmax(width, build_huffman_tree(self.label_counts))
         paddle.seed(config.seed)
         self.model = TextClassifier(
             len(self.vocab), len(self.labels), embed_dim=config.embed_dim, hidden_size=config.hidden_size,
             num_layers=config.num_layers, bidirectional=config.bidirectional, cell=config.cell,
-            pooling=config.pooling, dropout=config.dropout,
+            pooling=config.pooling, dropout=config.dropout, ngram_ratios=ratios, ngram_decay=decay, head=head,
         )
         self.init_coverage = self._init_embeddings(config.init_vectors) if config.init_vectors else None
         self.optimizer = paddle.optimizer.Adam(
             learning_rate=config.lr, parameters=self.model.parameters(),
             grad_clip=paddle.nn.ClipGradByGlobalNorm(config.grad_clip),
         )
+
+    def _ngram_branch(self, config: ClassifyConfig, tokens):
+        """``(n-gram index, NB ratios [F, C], L2 coefficient)`` of the n-gram branch, or three Nones
+        (``ngrams`` 0, or the H-softmax head); the n-gram ids of every split go to ``self.ngram_ids``."""
+        self.ngram_ids, self.ngram_note = None, ""
+        if not config.ngrams or config.output != "softmax":
+            return None, None, None
+        import scipy.sparse as sp
+
+        index = NgramIndex.build(tokens["train"], config.ngrams)
+        if len(index) * len(self.labels) > MAX_NGRAM_TABLE:
+            self.ngram_note = (f"no n-gram branch: {len(index):,} n-grams x {len(self.labels):,} labels is more than "
+                               f"{MAX_NGRAM_TABLE:,} weights (--ngrams 0 says so; --output hsoftmax for many labels)")
+            return None, None, None
+        self.ngram_ids = {part: [index.encode(t) for t in toks] for part, toks in tokens.items()}
+        rows = self.ngram_ids["train"]
+        indptr = np.cumsum([0] + [len(r) for r in rows])
+        cols = np.concatenate(rows) if indptr[-1] else np.zeros(0, dtype=np.int64)
+        X = sp.csr_matrix((np.ones(len(cols), dtype=np.float32), cols, indptr), shape=(len(rows), len(index)))
+        ratios = nb_log_count_ratios(X, self.data["train"][1], len(self.labels))
+        # the penalty of a logistic regression with inverse strength C on n examples, per example
+        decay = 1.0 / (config.ngram_c * len(rows))
+        return index, ratios, decay
 
     def _init_embeddings(self, path: str) -> float:
         """Copy pretrained vectors into the embedding rows of known tokens; returns the share of
@@ -104,7 +147,14 @@ class ClassifyTask(Task):
         lengths = np.fromiter((len(s) for s in ids), dtype=np.int64, count=len(ids))
         for idx in sortish_batches(lengths, self.config.batch_size, rng):
             tokens, lens = self.pad([ids[i] for i in idx])
-            yield tokens, lens, gold[idx]
+            yield tokens, lens, self._ngram_batch("train", idx), gold[idx]
+
+    def _ngram_batch(self, part: str, idx) -> "np.ndarray | None":
+        """``[B, N]`` n-gram ids of texts ``idx`` of ``part`` (0-padded), or None without the branch."""
+        if self.ngram_ids is None:
+            return None
+        rows = [self.ngram_ids[part][i] for i in idx]
+        return self.pad([r if len(r) else np.zeros(1, dtype=np.int64) for r in rows])[0]
 
     # -- Task --------------------------------------------------------------------------------------
     def units_per_epoch(self) -> float:
@@ -114,15 +164,26 @@ class ClassifyTask(Task):
         return self.config.lr
 
     def train_step(self, batch) -> StepResult:
-        tokens, lengths, gold = batch
+        tokens, lengths, ngrams, gold = batch
         self.model.train()
-        log_probs = self.model(paddle.to_tensor(tokens), paddle.to_tensor(lengths))  # (B, C)
-        loss = F.nll_loss(log_probs, paddle.to_tensor(gold), reduction="sum")
-        (loss / len(gold)).backward()
+        tokens, lengths, target = paddle.to_tensor(tokens), paddle.to_tensor(lengths), paddle.to_tensor(gold)
+        if self.model.output_layer is not None:
+            loss = self.model.output_layer(self.model.features(tokens, lengths), target).sum()
+            extra = 0.0
+        else:
+            rnn, ngram = self.model.branch_scores(tokens, lengths, None if ngrams is None else paddle.to_tensor(ngrams))
+            joint = rnn if ngram is None else rnn + ngram  # (B, C)
+            loss = F.cross_entropy(joint, target, reduction="sum")
+            # each branch also learns on its own (a product of experts that are experts alone)
+            extra = 0.0 if ngram is None else (F.cross_entropy(rnn, target, reduction="sum")
+                                               + F.cross_entropy(ngram, target, reduction="sum"))
+        ((loss + extra) / len(gold)).backward()
         return StepResult(loss_sum=loss.detach(), count=float(len(gold)), units=float(len(gold)))
 
-    def predict_ids(self, sequences: Sequence[np.ndarray], batch_size: int = 256) -> np.ndarray:
-        """Best class id per sequence (eval mode, batches sorted by length)."""
+    def predict_ids(self, part: str, batch_size: int = 256) -> np.ndarray:
+        """Best class id per text of split ``part`` (eval mode, batches sorted by length; the
+        H-softmax head searches its tree)."""
+        sequences = self.data[part][0]
         self.model.eval()
         order = np.argsort([len(s) for s in sequences], kind="stable")
         pred = np.zeros(len(sequences), dtype=np.int64)
@@ -130,12 +191,18 @@ class ClassifyTask(Task):
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size]
                 tokens, lens = self.pad([sequences[i] for i in idx])
-                pred[idx] = self.model(paddle.to_tensor(tokens), paddle.to_tensor(lens)).argmax(axis=-1).numpy()
+                tokens, lens = paddle.to_tensor(tokens), paddle.to_tensor(lens)
+                if self.model.output_layer is not None:
+                    best = self.model.output_layer.predict(self.model.features(tokens, lens), k=1).ids[:, 0]
+                else:
+                    ngrams = self._ngram_batch(part, idx)
+                    best = self.model(tokens, lens, None if ngrams is None else paddle.to_tensor(ngrams)).argmax(-1)
+                pred[idx] = best.numpy()
         return pred
 
     def scores(self, part: str) -> Dict[str, Any]:
-        ids, gold = self.data[part]
-        pred = self.predict_ids(ids)
+        _, gold = self.data[part]
+        pred = self.predict_ids(part)
         return classification_scores(gold, pred, self.labels) if (gold >= 0).all() else _with_unseen(gold, pred, self.labels)
 
     def evaluate(self) -> Dict[str, float]:
@@ -144,8 +211,54 @@ class ClassifyTask(Task):
 
     def hparams(self) -> Dict[str, Any]:
         d = dataclasses.asdict(self.config)
-        d.update(num_labels=len(self.labels), vocab_size=len(self.vocab), train_size=len(self.data["train"][0]))
+        d.update(num_labels=len(self.labels), vocab_size=len(self.vocab), train_size=len(self.data["train"][0]),
+                 ngram_size=len(self.ngrams) if self.ngrams is not None else 0)
         return d
+
+
+def _baseline_available() -> None:
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        raise ConfigError("--baseline needs scikit-learn: pip install 'paddle_hsoftmax[baseline]' "
+                          "(or pip install scikit-learn)") from None
+
+
+def tfidf_baseline(splits: Dict[str, Sequence[Tuple[str, str]]], tokenizer: str, max_len: int,
+                   labels: Sequence[str], grid: Sequence[float] = (0.3, 1.0, 3.0, 10.0, 30.0)) -> Dict[str, Any]:
+    """TF-IDF + logistic regression (scikit-learn) on the same split and the same tokens: token
+    1..3-grams for ``char`` (characters), 1..2-grams otherwise (words), sublinear TF; ``C`` chosen
+    on the validation split from ``grid``. Returns the test scores, the method and C."""
+    _baseline_available()
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    order = 3 if tokenizer == "char" else 2
+    index = {label: i for i, label in enumerate(labels)}
+    docs = {part: [tokenize(t, tokenizer)[:max_len] for _, t in items] for part, items in splits.items()}
+    gold = {part: np.asarray([index.get(label, -1) for label, _ in items], dtype=np.int64)
+            for part, items in splits.items()}
+    vectorizer = TfidfVectorizer(analyzer=lambda toks: toks, ngram_range=(1, 1), sublinear_tf=True)
+    from ..pipeline.encoding import token_ngrams
+
+    grams = {part: [token_ngrams(t, order) for t in d] for part, d in docs.items()}
+    X = {"train": vectorizer.fit_transform(grams["train"])}
+    X.update({part: vectorizer.transform(g) for part, g in grams.items() if part != "train"})
+    best = None
+    for C in grid:
+        model = LogisticRegression(C=C, max_iter=2000).fit(X["train"], gold["train"])
+        valid = float((model.predict(X["valid"]) == gold["valid"]).mean())
+        if best is None or valid > best[0]:
+            best = (valid, C, model)
+    valid, C, model = best
+    pred = model.predict(X["test"])
+    test = classification_scores(gold["test"], pred, list(labels)) if (gold["test"] >= 0).all() \
+        else _with_unseen(gold["test"], pred, list(labels))
+    return {"method": f"TF-IDF token 1-{order}-grams + logistic regression", "C": C, "valid_accuracy": valid,
+            "test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"], "test": test}
+
+
+tfidf_baseline.check_available = _baseline_available
 
 
 def _with_unseen(gold: np.ndarray, pred: np.ndarray, labels: List[str]) -> Dict[str, Any]:
