@@ -61,6 +61,7 @@ setup(
         "notebooks": ["matplotlib>=3.5", "gensim>=4.3", "scipy>=1.10", "ipykernel>=6", "nbclient>=0.7",
                       "nbformat>=5.7"],
         "jieba": ["jieba>=0.42"],  # --tokenizer jieba (Chinese word segmentation)
+        "baseline": ["scikit-learn>=1.0"],  # train.py classify --baseline (TF-IDF + logistic regression)
     },
     classifiers=[
         "Programming Language :: Python :: 3",

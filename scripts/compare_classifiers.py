@@ -64,7 +64,8 @@ def nb_lr(splits, tokenizer, max_len, order, grid=(0.1, 0.3, 1.0)):
     vec = CountVectorizer(analyzer=lambda g: g, binary=True)
     X = {"train": vec.fit_transform(grams["train"])}
     X.update({p: vec.transform(g) for p, g in grams.items() if p != "train"})
-    r = nb_log_count_ratios(X["train"], gold["train"], len(labels))
+    onehot = np.eye(len(labels))[gold["train"]]
+    r = nb_log_count_ratios(np.asarray(X["train"].T @ onehot))
     best = None
     for C in grid:
         if len(labels) == 2:  # Wang & Manning: one ratio, one regression

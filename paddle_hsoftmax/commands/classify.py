@@ -80,6 +80,7 @@ def run(args) -> int:
         return 0
     trainer.load_best(task)
     test = task.scores("test")
+    metrics.update(task.branch_test_accuracy())
     baseline = None
     if config.baseline:
         baseline = tfidf_baseline(splits, config.tokenizer, config.max_len, labels=task.labels)
@@ -105,6 +106,10 @@ def run(args) -> int:
     print(f"best epoch {metrics['best_epoch']} (valid accuracy {trainer.state.best:.4f}); "
           f"test accuracy {test['accuracy']:.4f}, macro F1 {test['macro_f1']:.4f}; "
           f"training {metrics['wall_seconds']:.0f} s")
+    if "test_accuracy_ngram_branch" in metrics:
+        print(f"branches alone: n-gram {metrics['test_accuracy_ngram_branch']:.4f}, BiLSTM "
+              f"{metrics['test_accuracy_rnn_branch']:.4f} test accuracy; the BiLSTM's vote weighs "
+              f"{float(task.model.mix.numpy()[0]):g} (chosen on validation)")
     if baseline is not None:
         print(f"baseline {baseline['method']} (C={baseline['C']:g} chosen on validation): test accuracy "
               f"{baseline['test_accuracy']:.4f}, macro F1 {baseline['test_macro_f1']:.4f}; this model "

@@ -1,14 +1,17 @@
 """Text classifier: sequence -> class (the seed's "sequence to class" pattern).
 
-Two branches whose scores add up (a product of experts), each also trained on its own:
+Two branches, each trained on its own loss, whose scores add up at prediction time (a weighted
+product of experts: ``log_softmax(ngram + mix * rnn)``, ``mix`` a buffer chosen on validation data
+by the task, :data:`MIX_GRID`):
 
 - the recurrent branch: embedding -> (Bi)LSTM or GRU -> pooling over time -> MLP -> scores ``[B, C]``;
 - the n-gram branch (:class:`NgramNB`, optional): logistic regression over the text's distinct token
   1..n-grams, each feature scaled by its naive-Bayes log-count ratio (Wang & Manning, "Baselines
   and Bigrams: Simple, Good Sentiment and Topic Classification", ACL 2012: NBSVM / NB-LR).
 
-``log_softmax`` of the sum is the prediction; training adds the two branches' own losses
-(:meth:`TextClassifier.branch_scores`), so neither leans on the other.
+Training adds the two branches' own losses (:meth:`TextClassifier.branch_scores`): the BiLSTM
+over-fits a few thousand texts within two epochs, and a joint loss lets it drown the n-gram
+branch (measured: README), so the weight of its vote is chosen afterwards on validation data.
 
 Pooling (padding never counts):
 - ``last``: each sequence's true last step; with a bidirectional RNN, the forward direction's
@@ -31,10 +34,11 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-__all__ = ["RNN_CELLS", "POOLINGS", "TextClassifier", "NgramNB", "masked_pool", "nb_log_count_ratios"]
+__all__ = ["RNN_CELLS", "POOLINGS", "MIX_GRID", "TextClassifier", "NgramNB", "masked_pool", "nb_log_count_ratios"]
 
 RNN_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 POOLINGS = ("last", "mean", "max", "meanmax")
+MIX_GRID = (0.0, 0.1, 0.25, 0.5, 1.0)  # weights of the recurrent branch's vote tried on validation data
 
 
 def masked_pool(states: paddle.Tensor, lengths: paddle.Tensor, pooling: str, bidirectional: bool) -> paddle.Tensor:
@@ -66,18 +70,16 @@ def masked_pool(states: paddle.Tensor, lengths: paddle.Tensor, pooling: str, bid
     raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
 
 
-def nb_log_count_ratios(features, labels: np.ndarray, num_classes: int, alpha: float = 1.0) -> np.ndarray:
+def nb_log_count_ratios(counts: np.ndarray, alpha: float = 1.0) -> np.ndarray:
     """Naive-Bayes log-count ratios ``r[f, c]`` (one class against the rest), float32 ``[F, C]``.
 
-    ``features``: a binary ``[N, F]`` count matrix (anything with ``.T @`` a dense one-hot, e.g. a
-    SciPy CSR matrix); ``labels``: ``[N]`` class ids. With ``p_c = alpha + sum of the rows of class
-    c`` and ``q_c = alpha + sum of the other rows``: ``r[:, c] = log(p_c / |p_c|_1) - log(q_c / |q_c|_1)``
-    (for two classes the columns are each other's negation: Wang & Manning's ``r``)."""
-    onehot = np.zeros((len(labels), num_classes), dtype=np.float64)
-    onehot[np.arange(len(labels)), labels] = 1.0
-    per_class = np.asarray(features.T @ onehot, dtype=np.float64)  # (F, C)
-    p = per_class + alpha
-    q = per_class.sum(axis=1, keepdims=True) - per_class + alpha
+    ``counts[f, c]``: how many training texts of class ``c`` hold feature ``f`` (binary features).
+    With ``p_c = alpha + counts[:, c]`` and ``q_c = alpha + the other classes' counts``:
+    ``r[:, c] = log(p_c / |p_c|_1) - log(q_c / |q_c|_1)`` (for two classes the columns are each
+    other's negation: Wang & Manning's ``r``)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    p = counts + alpha
+    q = counts.sum(axis=1, keepdims=True) - counts + alpha
     return (np.log(p / p.sum(axis=0)) - np.log(q / q.sum(axis=0))).astype(np.float32)
 
 
@@ -173,6 +175,7 @@ class TextClassifier(nn.Layer):
             self.out = None
             self.output_layer = head
         self.ngram = NgramNB(ngram_ratios, ngram_decay) if ngram_ratios is not None else None
+        self.register_buffer("mix", paddle.ones([1]))  # the recurrent branch's weight beside the n-gram branch
         self.feature_size = width
 
     def features(self, tokens: paddle.Tensor, lengths: paddle.Tensor) -> paddle.Tensor:
@@ -193,4 +196,4 @@ class TextClassifier(nn.Layer):
         if self.output_layer is not None:
             return self.output_layer.full_log_prob(self.features(tokens, lengths))  # (B, C)
         rnn, ngram = self.branch_scores(tokens, lengths, ngrams)
-        return F.log_softmax(rnn if ngram is None else rnn + ngram, axis=-1)  # (B, C)
+        return F.log_softmax(rnn if ngram is None else ngram + self.mix * rnn, axis=-1)  # (B, C)

@@ -2,7 +2,8 @@
 
 The model (:class:`~paddle_hsoftmax.models.classifier.TextClassifier`) is a BiLSTM and, unless
 ``ngrams`` is 0, an NB-weighted logistic regression over the texts' token 1..n-grams; the loss is
-the NLL of their joint prediction plus each branch's own NLL. With ``output = hsoftmax`` the
+the sum of each branch's own NLL, and after every epoch the weight of the BiLSTM's vote beside the
+n-gram branch (``model.mix``) is chosen on the validation split (:data:`MIX_GRID`). With ``output = hsoftmax`` the
 classes are the leaves of a Huffman tree over the training label counts (the recurrent branch
 only: an n-gram table has one column per class).
 
@@ -25,7 +26,7 @@ from ..data.text import CorpusError, tokenize
 from ..data.vocab import TokenIndex
 from ..errors import ConfigError
 from ..metrics import classification_scores
-from ..models.classifier import TextClassifier, nb_log_count_ratios
+from ..models.classifier import MIX_GRID, TextClassifier, nb_log_count_ratios
 from ..pipeline.configs import ClassifyConfig
 from ..pipeline.encoding import NgramIndex, pad
 from ..trainer import StepResult, Task
@@ -101,8 +102,6 @@ class ClassifyTask(Task):
         self.ngram_ids, self.ngram_note = None, ""
         if not config.ngrams or config.output != "softmax":
             return None, None, None
-        import scipy.sparse as sp
-
         index = NgramIndex.build(tokens["train"], config.ngrams)
         if len(index) * len(self.labels) > MAX_NGRAM_TABLE:
             self.ngram_note = (f"no n-gram branch: {len(index):,} n-grams x {len(self.labels):,} labels is more than "
@@ -110,10 +109,11 @@ class ClassifyTask(Task):
             return None, None, None
         self.ngram_ids = {part: [index.encode(t) for t in toks] for part, toks in tokens.items()}
         rows = self.ngram_ids["train"]
-        indptr = np.cumsum([0] + [len(r) for r in rows])
-        cols = np.concatenate(rows) if indptr[-1] else np.zeros(0, dtype=np.int64)
-        X = sp.csr_matrix((np.ones(len(cols), dtype=np.float32), cols, indptr), shape=(len(rows), len(index)))
-        ratios = nb_log_count_ratios(X, self.data["train"][1], len(self.labels))
+        gold = self.data["train"][1]
+        counts = np.zeros((len(index), len(self.labels)), dtype=np.float64)  # texts of each class per n-gram
+        if any(len(r) for r in rows):
+            np.add.at(counts, (np.concatenate(rows), np.repeat(gold, [len(r) for r in rows])), 1.0)
+        ratios = nb_log_count_ratios(counts)
         # the penalty of a logistic regression with inverse strength C on n examples, per example
         decay = 1.0 / (config.ngram_c * len(rows))
         return index, ratios, decay
@@ -172,13 +172,39 @@ class ClassifyTask(Task):
             extra = 0.0
         else:
             rnn, ngram = self.model.branch_scores(tokens, lengths, None if ngrams is None else paddle.to_tensor(ngrams))
-            joint = rnn if ngram is None else rnn + ngram  # (B, C)
-            loss = F.cross_entropy(joint, target, reduction="sum")
-            # each branch also learns on its own (a product of experts that are experts alone)
-            extra = 0.0 if ngram is None else (F.cross_entropy(rnn, target, reduction="sum")
-                                               + F.cross_entropy(ngram, target, reduction="sum"))
+            # each branch learns on its own (the logged loss is the recurrent branch's)
+            loss = F.cross_entropy(rnn, target, reduction="sum")  # (B, C) scores -> sum
+            extra = 0.0 if ngram is None else F.cross_entropy(ngram, target, reduction="sum")
         ((loss + extra) / len(gold)).backward()
         return StepResult(loss_sum=loss.detach(), count=float(len(gold)), units=float(len(gold)))
+
+    def branch_scores(self, part: str, batch_size: int = 256) -> Tuple[np.ndarray, np.ndarray]:
+        """The two branches' scores ``[N, C]`` on split ``part`` (eval mode; softmax head with the
+        n-gram branch only)."""
+        sequences = self.data[part][0]
+        self.model.eval()
+        order = np.argsort([len(s) for s in sequences], kind="stable")
+        rnn = np.zeros((len(sequences), len(self.labels)), dtype=np.float32)
+        ngram = np.zeros_like(rnn)
+        with paddle.no_grad():
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                tokens, lens = self.pad([sequences[i] for i in idx])
+                r, g = self.model.branch_scores(paddle.to_tensor(tokens), paddle.to_tensor(lens),
+                                                paddle.to_tensor(self._ngram_batch(part, idx)))
+                rnn[idx], ngram[idx] = r.numpy(), g.numpy()
+        return rnn, ngram
+
+    def choose_mix(self) -> Dict[str, float]:
+        """Set ``model.mix`` to the weight of :data:`MIX_GRID` with the best validation accuracy
+        (ties: the smaller weight); returns each branch's validation accuracy and the weight."""
+        rnn, ngram = self.branch_scores("valid")
+        gold = self.data["valid"][1]
+        accs = {w: float(((ngram + w * rnn).argmax(-1) == gold).mean()) for w in MIX_GRID}
+        best = max(MIX_GRID, key=lambda w: (accs[w], -w))
+        self.model.mix.set_value(paddle.to_tensor([best], dtype="float32"))
+        return {"valid_accuracy_rnn_branch": float((rnn.argmax(-1) == gold).mean()),
+                "valid_accuracy_ngram_branch": accs[0.0], "mix": float(best)}
 
     def predict_ids(self, part: str, batch_size: int = 256) -> np.ndarray:
         """Best class id per text of split ``part`` (eval mode, batches sorted by length; the
@@ -206,8 +232,18 @@ class ClassifyTask(Task):
         return classification_scores(gold, pred, self.labels) if (gold >= 0).all() else _with_unseen(gold, pred, self.labels)
 
     def evaluate(self) -> Dict[str, float]:
+        extra = self.choose_mix() if self.ngram_ids is not None else {}
         s = self.scores("valid")
-        return {"valid_accuracy": s["accuracy"], "valid_macro_f1": s["macro_f1"]}
+        return {"valid_accuracy": s["accuracy"], "valid_macro_f1": s["macro_f1"], **extra}
+
+    def branch_test_accuracy(self) -> Dict[str, float]:
+        """Test accuracy of each branch alone (the levers' table), with the n-gram branch."""
+        if self.ngram_ids is None:
+            return {}
+        rnn, ngram = self.branch_scores("test")
+        gold = self.data["test"][1]
+        return {"test_accuracy_rnn_branch": float((rnn.argmax(-1) == gold).mean()),
+                "test_accuracy_ngram_branch": float((ngram.argmax(-1) == gold).mean())}
 
     def hparams(self) -> Dict[str, Any]:
         d = dataclasses.asdict(self.config)
