@@ -149,6 +149,7 @@ def main(argv=None) -> int:
     ap.add_argument("--run", action="append", default=[], help="a finished train.py classify run on the same data")
     ap.add_argument("--skip", action="append", default=[], choices=("tfidf-lr", "nb-lr", "fasttext"))
     ap.add_argument("--fasttext-loss", default="softmax", choices=("softmax", "hs"))
+    ap.add_argument("--fasttext-grid", default="0.1:5,0.1:25,0.5:5,0.5:25", help="lr:epochs pairs tried on validation")
     ap.add_argument("--json")
     ap.add_argument("--write-cedict-labels", metavar="DIR")
     args = ap.parse_args(argv)
@@ -170,7 +171,8 @@ def main(argv=None) -> int:
     if "nb-lr" not in args.skip:
         rows.append(nb_lr(splits, tokenizer, args.max_len, 3))
     if "fasttext" not in args.skip:
-        rows.append(fasttext_supervised(splits, tokenizer, args.max_len, args.fasttext_loss))
+        grid = [(float(a), int(b)) for a, b in (x.split(":") for x in args.fasttext_grid.split(","))]
+        rows.append(fasttext_supervised(splits, tokenizer, args.max_len, args.fasttext_loss, grid))
     for run in args.run:
         m = json.loads((Path(run) / "metrics.json").read_text(encoding="utf-8"))
         cfg = m.get("config", {})
@@ -178,10 +180,11 @@ def main(argv=None) -> int:
                      "setting": f"ngrams={cfg.get('ngrams', 0)} pooling={cfg.get('pooling')} output={cfg.get('output', 'softmax')}",
                      "valid_accuracy": m.get("best_valid_accuracy", m.get("valid_accuracy")),
                      "test_accuracy": m["test_accuracy"]})
-    print("| method | chosen on validation | valid acc | test acc |\n|---|---|---|---|")
+    print("| method | chosen on validation | valid acc | test acc | train s |\n|---|---|---|---|---|")
     for r in rows:
-        v = r.get("valid_accuracy")
-        print(f"| {r['method']} | {r['setting']} | {'' if v is None else f'{v:.4f}'} | {r['test_accuracy']:.4f} |")
+        v, t = r.get("valid_accuracy"), r.get("train_seconds")
+        print(f"| {r['method']} | {r['setting']} | {'' if v is None else f'{v:.4f}'} | {r['test_accuracy']:.4f} | "
+              f"{'' if t is None else f'{t:.1f}'} |")
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows, "sizes": {k: len(v) for k, v in splits.items()},
                                                "tokenizer": tokenizer}, indent=2), encoding="utf-8")
