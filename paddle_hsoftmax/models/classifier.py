@@ -101,7 +101,12 @@ class NgramNB(nn.Layer):
         ratios = np.array(ratios, dtype=np.float32)
         ratios[0] = 0.0
         F_, C = ratios.shape
-        self.register_buffer("ratios", paddle.to_tensor(ratios))
+        # fixed: a parameter that is never trained (not a buffer made by paddle.to_tensor, whose
+        # process-wide generated name would change the exported program from run to run)
+        self.ratios = self.create_parameter(
+            [F_, C], attr=paddle.ParamAttr(trainable=False),
+            default_initializer=nn.initializer.Assign(ratios))
+        self.ratios.stop_gradient = True
         self.weight = self.create_parameter(
             [F_, C], default_initializer=nn.initializer.Constant(0.0),
             attr=paddle.ParamAttr(regularizer=paddle.regularizer.L2Decay(weight_decay)) if weight_decay else None)
@@ -175,7 +180,10 @@ class TextClassifier(nn.Layer):
             self.out = None
             self.output_layer = head
         self.ngram = NgramNB(ngram_ratios, ngram_decay) if ngram_ratios is not None else None
-        self.register_buffer("mix", paddle.ones([1]))  # the recurrent branch's weight beside the n-gram branch
+        # the recurrent branch's weight beside the n-gram branch (chosen by the task; never trained)
+        self.mix = self.create_parameter([1], attr=paddle.ParamAttr(trainable=False),
+                                         default_initializer=nn.initializer.Constant(1.0))
+        self.mix.stop_gradient = True
         self.feature_size = width
 
     def features(self, tokens: paddle.Tensor, lengths: paddle.Tensor) -> paddle.Tensor:
