@@ -295,10 +295,26 @@ def load_tagger(run_dir: Path) -> Tuple[Callable, List[str]]:
 
 
 def load_translator(run_dir: Path):
-    """``(translate, config)`` for a ``train.py seq2seq`` run: ``translate(texts, beam_size=None,
-    batch_size=64)`` -> one space-joined translation per text (by default the decoding the run
-    chose, recorded in ``run.json``: the model reranking the retrieved training glosses, or beam
-    search with the run's beam size; a given ``beam_size`` forces beam search, 0 = greedy), from
+    """``(translate, config)``: see :func:`open_translator`; ``translate(texts, beam_size=None,
+    batch_size=64)`` -> one space-joined translation per text."""
+    translator, reranker, weight, config = open_translator(run_dir)
+
+    def translate(texts: Sequence[str], beam_size=None, batch_size: int = 64) -> List[str]:
+        if beam_size is None and reranker is not None:
+            sources = [tokenize(t, config.source_tokenizer) for t in texts]
+            return [" ".join(h) for h in reranker.decode(sources, weight, config.beam_size)]
+        beam = config.beam_size if beam_size is None else beam_size
+        return translator.translate_text(texts, beam, batch_size)
+
+    return translate, config
+
+
+def open_translator(run_dir: Path):
+    """``(translator, reranker or None, rerank weight, config)`` for a ``train.py seq2seq`` run:
+    the :class:`~paddle_hsoftmax.pipeline.translate.Translator` and, when the run chose reranking
+    (recorded in ``run.json``), the :class:`~paddle_hsoftmax.rerank.Reranker` and its weight, which
+    :func:`load_translator`'s ``translate`` uses by default (else beam search with the run's beam
+    size; a given ``beam_size`` forces beam search, 0 = greedy). From
     ``checkpoints/best.pdckpt`` (the best validation BLEU); retrieval and reranking read the run's
     ``retrieval_memory.tsv``. No ``paddle.jit`` export: the parameters (safetensors, never a
     pickle) are loaded into a model built from the run's settings and saved vocabularies (and its
@@ -355,11 +371,4 @@ def load_translator(run_dir: Path):
 
         reranker = Reranker(translator, memory, config.candidates)
 
-    def translate(texts: Sequence[str], beam_size=None, batch_size: int = 64) -> List[str]:
-        if beam_size is None and reranker is not None:
-            sources = [tokenize(t, config.source_tokenizer) for t in texts]
-            return [" ".join(h) for h in reranker.choose(reranker.candidates(sources), weight)]
-        beam = config.beam_size if beam_size is None else beam_size
-        return translator.translate_text(texts, beam, batch_size)
-
-    return translate, config
+    return translator, reranker, weight, config

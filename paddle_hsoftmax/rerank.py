@@ -16,9 +16,10 @@ output layer, H-softmax included), and the best-scoring candidate is the output.
 with retrieval (``--retrieve``, fuzzy repair with copying) scores each candidate with that
 candidate's own pair appended to the source: the probability that copying it is right, given how
 its source differs from the input. ``weight = 0`` is
-retrieval alone; :meth:`Reranker.tune` picks the weight with the best BLEU on validation pairs from a
-fixed grid. A similarity alone cannot tell apart the many training pairs that share one character
-with a two-character input; the model can.
+retrieval alone; :meth:`Reranker.tune` picks the weight from a fixed grid on validation pairs:
+the one whose worse BLEU over two halves of them is the best (a weight that only wins on one half
+by the ties it happens to break is not taken). A similarity alone cannot tell apart the many
+training pairs that share one character with a two-character input; the model is meant to.
 
 Shapes: everything here is per item on the host; the model runs on batches of (source, candidate)
 rows through :meth:`~paddle_hsoftmax.pipeline.translate.Translator.log_probs`.
@@ -27,7 +28,7 @@ rows through :meth:`~paddle_hsoftmax.pipeline.translate.Translator.log_probs`.
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, NamedTuple, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -71,6 +72,7 @@ class Reranker:
         if not memory:
             raise ValueError("the translation memory is empty")
         self.translator, self.memory, self.n = translator, list(memory), int(candidates)
+        self.halves: Dict[float, Tuple[float, float]] = {}  # the last tuning's BLEU on each half
         retriever = translator.retriever
         if retriever is not None and retriever.pairs == self.memory:  # the same memory: one index
             self.index = retriever.index
@@ -117,12 +119,36 @@ class Reranker:
         """Each input's best candidate at ``weight`` (``[]`` for an input with none)."""
         return [c.best(weight) for c in candidates]
 
+    def decode(self, sources: Sequence[Sequence[str]], weight: float, beam_size: int,
+               candidates: Optional[Sequence[Candidates]] = None) -> List[List[str]]:
+        """Each input's best candidate at ``weight``; an input with no candidate (it shares no
+        token with any training source: a line of punctuation, unknown characters) gets the
+        translator's beam search (``beam_size``; 0 = greedy) instead of an empty output."""
+        candidates = self.candidates(sources) if candidates is None else candidates
+        out = self.choose(candidates, weight)
+        missing = [i for i, c in enumerate(candidates) if not c.targets]
+        if missing:
+            for i, hyp in zip(missing, self.translator.translate([sources[i] for i in missing], beam_size)):
+                out[i] = hyp
+        return out
+
     def tune(self, sources: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
              grid: Sequence[float] = WEIGHT_GRID) -> Tuple[float, Dict[float, float]]:
-        """``(weight, {weight: BLEU})``: the grid weight with the best corpus BLEU on these pairs
-        (the smallest on ties)."""
+        """``(weight, {weight: BLEU})``: the grid weight whose *worse* corpus BLEU over the two
+        interleaved halves of these pairs (even and odd positions) is the best (the smallest
+        weight on ties), with each weight's BLEU on all the pairs. A weight must win on both
+        halves: one that wins on one half by the ties it breaks and loses on the other is not
+        taken (a single grid point picked on all the pairs over-fits them). With fewer than 2
+        pairs, the best BLEU on all of them. The halves' BLEU are kept in ``self.halves``."""
         candidates = self.candidates(sources)
-        table = {float(w): bleu_chrf(self.choose(candidates, w), references)["bleu"] for w in grid}
-        best = max(table, key=lambda w: (table[w], -w))
-        log.info("rerank weight %s (validation BLEU %s)", best, {w: round(b, 2) for w, b in table.items()})
+        table, self.halves = {}, {}
+        for w in grid:
+            chosen = self.choose(candidates, w)
+            table[float(w)] = bleu_chrf(chosen, references)["bleu"]
+            if len(references) >= 2:
+                self.halves[float(w)] = tuple(bleu_chrf(chosen[h::2], references[h::2])["bleu"] for h in (0, 1))
+        robust = {w: min(self.halves[w]) if self.halves else table[w] for w in table}
+        best = max(robust, key=lambda w: (robust[w], -w))
+        log.info("rerank weight %s (validation BLEU %s; halves %s)", best, {w: round(b, 2) for w, b in table.items()},
+                 {w: tuple(round(b, 2) for b in h) for w, h in self.halves.items()})
         return best, table

@@ -215,9 +215,12 @@ def test_seq2seq_command_and_predict(cedict, tmp_path, capsys):
     lines = tmp_path / "in.txt"
     lines.write_text("火山\n\n电脑\n", encoding="utf-8")
     assert main(["predict", str(out), "--input", str(lines)]) == 0
-    printed = capsys.readouterr().out.splitlines()
-    assert printed == translate(["火山", "电脑"])
-    assert len(printed) == 2 and all(len(p.split()) <= 6 for p in printed)
+    captured = capsys.readouterr()
+    printed = captured.out.splitlines()
+    a, b = translate(["火山", "电脑"])
+    assert printed == [a, "", b]  # one line per input line: the blank one stays blank
+    assert a and b and all(len(p.split()) <= 6 for p in printed)
+    assert captured.err.splitlines() == [f"warning: {lines}: line 2 blank: printed as empty lines"]
 
 
 def test_seq2seq_tree_choice_is_recorded_and_reloaded(cedict, tmp_path, capsys):
@@ -263,3 +266,103 @@ def test_banned_ids_are_never_decoded():
         assert all(favourite not in h.ids for h in hyps)
     with pytest.raises(ValueError, match="banned_ids must be output classes"):
         Seq2Seq(SRC_V, model.output, bos_id=V, eos_id=0, banned_ids=(0,))
+
+
+# -- beam search that behaves --------------------------------------------------------------------------
+def biased_model(word, bias=20.0, copy=False):
+    """The tiny softmax encoder-decoder with ``word``'s output bias raised by ``bias``: the most
+    probable next word at every step, whatever came before."""
+    model = tiny_seq2seq("softmax", seed=3, copy=copy)
+    b = model.output.bias.numpy()
+    b[word] += bias
+    model.output.bias.set_value(b)
+    return model
+
+
+def longest_run(ids, word):
+    best = run = 0
+    for w in ids:
+        run = run + 1 if w == word else 0
+        best = max(best, run)
+    return best
+
+
+def test_end_of_sentence_never_wins_before_the_first_word():
+    """A model whose favourite word is </s> (the issue's empty beam for 电脑桌): greedy and beam
+    search still give one word, then stop (</s> is the best second step); only ``min_len = 0``
+    gives the empty output the old search returned."""
+    model = biased_model(0)
+    src, lens = padded(SOURCES)
+    assert model.greedy(src, lens, 6, min_len=0) == [[], [], []]  # the old rule: the empty hypothesis wins
+    assert all(hyps[0].ids == [] for hyps in model.beam_search(src, lens, 5, 6, min_len=0))
+    greedy = model.greedy(src, lens, 6)
+    assert [len(g) for g in greedy] == [1, 1, 1]
+    for beam in (1, 3, 5):
+        results = model.beam_search(src, lens, beam, 6)
+        assert all(len(hyps) == beam and all(h.ids for h in hyps) for hyps in results)
+        assert [hyps[0].ids for hyps in results] == greedy if beam == 1 else all(
+            len(hyps[0].ids) == 1 for hyps in results)
+    with pytest.raises(ValueError, match="min_len"):
+        model.beam_search(src, lens, 3, 4, min_len=5)
+
+
+def test_no_word_more_than_three_times_in_a_row_unless_the_source_has_it():
+    """A model that says w5 at every step (the issue's "a a a a a a ...") stops repeating it after
+    three (the fourth w5 is banned, </s> or another word follows); with copying, a source holding
+    five w5 in a row allows five; ``max_repeat = 0`` is the old unlimited search."""
+    model = biased_model(5)
+    src, lens = padded(SOURCES)
+    assert all(g == [5] * 8 for g in model.greedy(src, lens, 8, max_repeat=0))
+    for out in [model.greedy(src, lens, 8)] + [[h.ids for hyps in model.beam_search(src, lens, k, 8) for h in hyps]
+                                               for k in (1, 4)]:
+        assert all(longest_run(ids, 5) == 3 for ids in out), out
+        assert all(ids for ids in out)
+    copier = biased_model(5, copy=True)
+    src = paddle.to_tensor([[1, 2, 2, 2, 2, 2, 3], [1, 2, 2, 3, 4, 4, 4]])
+    lens = paddle.to_tensor([7, 7])
+    copy_ids = paddle.to_tensor([[-1, 5, 5, 5, 5, 5, -1], [-1, 5, 5, -1, 7, 7, 7]])  # source 0: w5 five times
+    greedy = copier.greedy(src, lens, 8, copy_ids)
+    assert longest_run(greedy[0], 5) == 5 and longest_run(greedy[1], 5) == 3, greedy
+    for hyps in copier.beam_search(src, lens, 3, 8, copy_ids=copy_ids)[1:]:
+        assert all(longest_run(h.ids, 5) <= 3 for h in hyps)
+
+
+def trained_mapping_model(output):
+    """A tiny encoder-decoder trained (300 Adam steps, ~2 s) on a mapping whose answer is known:
+    source tokens s_1..s_n (1 <= n <= 4, ids 1..8) -> target words w_{s_1}..w_{s_n}, then </s>."""
+    paddle.seed(0)
+    from paddle_hsoftmax.output.registry import build_output_layer
+
+    words = ["</s>"] + [f"w{i}" for i in range(1, V)]
+    layer = build_output_layer(output, 16, words, list(range(2 * V, V, -1)), ignore_index=-100)
+    model = Seq2Seq(SRC_V, layer, bos_id=V, eos_id=0, embed_dim=16, hidden_size=16, dropout=0.0)
+    opt = paddle.optimizer.Adam(learning_rate=0.02, parameters=model.parameters())
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        n = int(rng.integers(1, 5))
+        src = rng.integers(1, SRC_V, (32, n))
+        tgt = np.concatenate([src, np.zeros((32, 1), dtype=np.int64)], axis=1)
+        inputs = np.concatenate([np.full((32, 1), V), src], axis=1)
+        loss = model(paddle.to_tensor(src), paddle.to_tensor(np.full(32, n)), paddle.to_tensor(inputs),
+                     paddle.to_tensor(tgt)).mean()
+        loss.backward()
+        opt.step()
+        opt.clear_grad()
+    model.eval()
+    return model
+
+
+@pytest.mark.parametrize("output", ["softmax", "hsoftmax"])
+def test_beam_search_finds_the_known_answer(output):
+    """On the learnt mapping, beam search (1, 3, 5) and greedy decoding give exactly the right words
+    for unseen sources of every length, three-in-a-row repeats included; the untrained model does not."""
+    rng = np.random.default_rng(1)
+    rows = [list(rng.integers(1, SRC_V, n)) for n in (1, 2, 3, 4, 4, 3, 2, 1)] + [[4, 4, 4], [6]]
+    src, lens = padded(rows)
+    untrained = tiny_model(output)
+    assert untrained.greedy(src, lens, 6) != [list(map(int, r)) for r in rows]
+    model = trained_mapping_model(output)
+    want = [list(map(int, r)) for r in rows]
+    assert model.greedy(src, lens, 6) == want
+    for beam in (1, 3, 5):
+        assert [hyps[0].ids for hyps in model.beam_search(src, lens, beam, 6)] == want

@@ -15,6 +15,7 @@ from paddle_hsoftmax.data.retrieval import SEP, OverlapIndex, Retriever, augment
 from paddle_hsoftmax.models.copy import mix_log_probs, mix_nll
 from paddle_hsoftmax.models.seq2seq import Seq2Seq
 from paddle_hsoftmax.output.registry import build_output_layer
+from paddle_hsoftmax.pipeline.translate import bleu_chrf
 from paddle_hsoftmax.tasks.seq2seq import IGNORE
 
 V, SRC_V = TINY_V, TINY_SRC_V
@@ -234,9 +235,10 @@ def test_seq2seq_retrieve_copy_command_and_predict(cedict_slice, tmp_path, capsy
     rerank = metrics["rerank"]
     assert rerank["candidates"] == 10 and rerank["tuned_on"] == 50
     assert str(rerank["weight"]) in rerank["valid_bleu_by_weight"]  # a weight of the tuning grid
-    assert rerank["decode"] == "rerank" and rerank["valid_bleu"] == max(rerank["valid_bleu_by_weight"].values())
+    assert rerank["decode"] == "rerank" and rerank["valid_bleu"] == rerank["valid_bleu_by_weight"][str(rerank["weight"])]
+    halves = rerank["valid_bleu_by_weight_halves"]  # the weight chosen is the best on its worse half
+    assert min(halves[str(rerank["weight"])]) == max(min(h) for h in halves.values())
     assert metrics["test_rerank_bleu"] == rerank["bleu"] and {"bleu", "chrf"} <= set(rerank["retrieval_only"])
-    assert rerank["valid_bleu_by_weight"][str(rerank["weight"])] == max(rerank["valid_bleu_by_weight"].values())
     record = json.loads((out / "run.json").read_text())  # what predict uses: the run's record, not its settings
     assert record["chosen"]["rerank_weight"] == rerank["weight"] and record["chosen"]["decode"] == "rerank"
     assert record["config"]["rerank_weight"] == -1.0 and record["config"]["decode"] == "rerank"
@@ -258,6 +260,28 @@ def test_seq2seq_retrieve_copy_command_and_predict(cedict_slice, tmp_path, capsy
     assert all(r in memory_glosses for r in reranked)  # reranking outputs a retrieved training gloss
     assert main(["predict", str(out), "--input", str(lines), "--beam", "2"]) == 0
     assert capsys.readouterr().out.splitlines() == translate(["火山", "电脑"], beam_size=2)
+    # bad input in a real process: a blank line, punctuation only, a line longer than
+    # --max-source-len: one output line each and one warning line per kind, never a traceback;
+    # the 电脑桌 / 催产 are never empty, by reranking, beam search or greedy decoding
+    import itertools
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    train = str(Path(__file__).resolve().parents[1] / "train.py")
+    text = "电脑桌\n\n。，！？\n" + "电脑" * 40 + "\n催产\n"
+    for extra in ([], ["--beam", "5"], ["--beam", "0"]):
+        proc = subprocess.run([sys.executable, train, "predict", str(out)] + extra, input=text, capture_output=True,
+                              text=True, timeout=300)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+        printed = proc.stdout.splitlines()
+        assert len(printed) == 5 and printed[1] == "", printed
+        assert all(printed[i].strip() for i in (0, 2, 3, 4)), (extra, printed)
+        assert all(len(list(run)) <= 3 for i in (0, 4) for _, run in itertools.groupby(printed[i].split()))
+        warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning: ")]
+        assert warnings == ["warning: <stdin>: line 2 blank: printed as empty lines",
+                            "warning: <stdin>: line 4 longer than the run's --max-source-len 64 (char tokens): "
+                            "translated from the first 64"], proc.stderr
     (out / "retrieval_memory.tsv").unlink()
     with pytest.raises(Exception, match=r"retrieval_memory\.tsv: missing"):
         load_translator(out)
@@ -311,7 +335,14 @@ def test_reranker_candidates_weight_and_tuning(cedict_slice):
             np.testing.assert_allclose(c.mean_log_prob, mean)
             assert c.best(1e6) == c.targets[int(np.argmax(mean))]
     weight, table = reranker.tune(queries, refs, grid=(0.0, 1.0, 1e6))
-    assert table[weight] == max(table.values()) and set(table) == {0.0, 1.0, 1e6}
+    assert set(table) == {0.0, 1.0, 1e6} == set(reranker.halves)
+    # the weight chosen is the best on its worse half; each half's BLEU is that of its pairs
+    robust = {w: min(h) for w, h in reranker.halves.items()}
+    assert robust[weight] == max(robust.values())
+    for w, (even, odd) in reranker.halves.items():
+        assert even == pytest.approx(bleu_chrf(reranker.choose(cands, w)[0::2], refs[0::2])["bleu"])
+        assert odd == pytest.approx(bleu_chrf(reranker.choose(cands, w)[1::2], refs[1::2])["bleu"])
+        assert table[w] == pytest.approx(bleu_chrf(reranker.choose(cands, w), refs)["bleu"])
 
 
 def test_translator_log_probs_are_the_models(cedict_slice):

@@ -8,7 +8,9 @@ from ``run.json`` (a run written before the record: from its files). It uses onl
 ``inference/`` export (``paddle.jit.save``), its token index, label or tag names and recorded
 settings: no training code and no corpus.
 
-An encoder-decoder (``train.py seq2seq``) writes one translation per input line, decoded as the
+An encoder-decoder (``train.py seq2seq``) writes one translation per input line (an empty line for
+a blank one, with one warning line on stderr; so is a line longer than the run's
+``--max-source-len``, translated from its first tokens), decoded as the
 run chose (recorded in ``run.json``; ``--decode``: the model reranking retrieved training glosses, or beam search with the
 run's beam size; ``auto`` picked the better on validation); ``--beam N`` forces beam search (0 =
 greedy). It loads ``checkpoints/best.pdckpt`` (and ``retrieval_memory.tsv``): there is no
@@ -46,7 +48,7 @@ def add_parser(sub):
 
 def run(args) -> int:
     from ..errors import ConfigError
-    from ..inference import load_classifier, load_tagger, load_translator
+    from ..inference import load_classifier, load_tagger
     from ..rundir import RunDir
     from ..runtime import setup
 
@@ -58,10 +60,12 @@ def run(args) -> int:
     run = RunDir.open(args.run_dir, kinds=("classify", "tag", "seq2seq"))
     run_dir, kind = run.path, run.kind
     if args.input:
-        lines = [line for _, line in iter_lines(args.input)]
+        numbered = list(iter_lines(args.input))
     else:
-        lines = [line for _, line in iter_stream_lines(sys.stdin.buffer, "<stdin>")]
-    texts = [line.strip() for line in lines if line.strip()]
+        numbered = list(iter_stream_lines(sys.stdin.buffer, "<stdin>"))
+    if kind == "seq2seq":
+        return _translate(run_dir, numbered, args)
+    texts = [line.strip() for _, line in numbered if line.strip()]
     if not texts:
         return 0
     if kind == "classify":
@@ -70,12 +74,43 @@ def run(args) -> int:
         for text, i, p in zip(texts, ids, probs):
             extra = f"\t{p[i]:.4f}" if args.probabilities else ""
             print(f"{labels[i]}{extra}\t{text}")
-    elif kind == "seq2seq":
-        translate, _ = load_translator(run_dir)
-        for translation in translate(texts, args.beam, args.batch_size):
-            print(translation)
     else:
         predict, _ = load_tagger(run_dir)
         for tokens, tags in predict(texts, args.batch_size):
             print(" ".join(f"{w}/{t}" for w, t in zip(tokens, tags)))
+    return 0
+
+
+def _translate(run_dir, numbered, args) -> int:
+    """One translation per input line, blank lines included (an empty line for each, so the
+    output stays aligned with the input); one stderr warning line each for blank lines and for
+    lines longer than the run's ``--max-source-len`` (translated from their first tokens). A line
+    sharing no character with the training sources (punctuation only, unknown characters) has no
+    retrieved gloss: it gets beam search's output (see :meth:`~paddle_hsoftmax.rerank.Reranker.decode`)."""
+    from ..data.text import tokenize
+    from ..inference import load_translator
+
+    translate, config = load_translator(run_dir)
+    where = args.input or "<stdin>"
+    texts = [line.strip() for _, line in numbered]
+    blank = [n for (n, _), t in zip(numbered, texts) if not t]
+    tokens = {i: tokenize(t, config.source_tokenizer) for i, t in enumerate(texts) if t}
+    long = [numbered[i][0] for i, toks in tokens.items() if len(toks) > config.max_source_len]
+
+    def lines(numbers):
+        shown = ", ".join(map(str, numbers[:5]))
+        return f"line{'s' if len(numbers) > 1 else ''} {shown}{', ...' if len(numbers) > 5 else ''}"
+
+    if blank:
+        print(f"warning: {where}: {lines(blank)} blank: printed as empty lines", file=sys.stderr)
+    if long:
+        print(f"warning: {where}: {lines(long)} longer than the run's --max-source-len {config.max_source_len} "
+              f"({config.source_tokenizer} tokens): translated from the first {config.max_source_len}", file=sys.stderr)
+    kept = [i for i in tokens]
+    out = [""] * len(texts)
+    if kept:
+        for i, translation in zip(kept, translate([texts[i] for i in kept], args.beam, args.batch_size)):
+            out[i] = translation
+    for translation in out:
+        print(translation)
     return 0

@@ -60,17 +60,18 @@ def _rerank(task, config, test):
     tuned = config.rerank_weight < 0
     weight, table = task.rerank_validation()
     valid_bleu = table[weight]
-    greedy_bleu = task.scores("valid", beam_size=0, max_items=config.eval_items)["bleu"]
+    beam_bleu = task.scores("valid", beam_size=config.beam_size, max_items=config.eval_items)["bleu"]
     decode = config.decode
     if decode == "auto":  # what `predict` uses: the better of the two on validation
-        decode = "rerank" if valid_bleu >= greedy_bleu else "beam"
+        decode = "rerank" if valid_bleu >= beam_bleu else "beam"
     candidates = reranker.candidates([s for s, _ in test])
-    hyps = reranker.choose(candidates, weight)
+    hyps = reranker.decode([s for s, _ in test], weight, config.beam_size, candidates)
     refs = [t for _, t in test]
     return {**bleu_chrf(hyps, refs), "candidates": config.candidates, "weight": weight,
             "valid_bleu_by_weight": table if tuned else None,
+            "valid_bleu_by_weight_halves": dict(reranker.halves) if tuned else None,
             "tuned_on": min(config.eval_items, len(task.splits["valid"])) if tuned else 0, "valid_bleu": valid_bleu,
-            "valid_greedy_bleu": greedy_bleu, "decode": decode,
+            "valid_beam_bleu": beam_bleu, "decode": decode,
             "retrieval_only": bleu_chrf(reranker.choose(candidates, 0.0), refs),
             "seconds": time.perf_counter() - start, "hypotheses": hyps}
 
@@ -150,7 +151,7 @@ def run(args) -> int:
               f"tuned on validation): BLEU {rerank['bleu']:.2f}, chrF {rerank['chrf']:.2f}; the same retrieval "
               f"without the model (weight 0): BLEU {rerank['retrieval_only']['bleu']:.2f}, "
               f"chrF {rerank['retrieval_only']['chrf']:.2f}; predict decodes by {rerank['decode']} "
-              f"(validation BLEU: rerank {rerank['valid_bleu']:.2f}, greedy {rerank['valid_greedy_bleu']:.2f})")
+              f"(validation BLEU: rerank {rerank['valid_bleu']:.2f}, beam {config.beam_size} {rerank['valid_beam_bleu']:.2f})")
     for ex in metrics["examples"][:5]:
         more = f", reranked: {ex['reranked']}" if "reranked" in ex else ""
         print(f"  {ex['source']} -> {ex['translation']}  (reference: {ex['reference']}{more})")

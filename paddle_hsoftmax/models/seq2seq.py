@@ -18,11 +18,19 @@ is one batched product. Optionally (``copy=True``) a pointer-generator copy mech
 output layer's distribution with copying source words (:mod:`paddle_hsoftmax.models.copy`), e.g.
 from a retrieved translation appended to the source (:mod:`paddle_hsoftmax.data.retrieval`).
 
-Decoding: greedy (the argmax of each step's distribution) and batched beam search. Beam
+Decoding: greedy (the best allowed word of each step) and batched beam search. Beam
 hypotheses are ranked by ``log P(y) / lp(y)`` with GNMT's ``lp(y) = ((5 + |y|) / 6) ** alpha``
-(``|y|`` counts the words and the closing ``</s>``; ``alpha = 0`` ranks by ``log P`` alone). A
-sentence's search stops once it has ``beam_size`` finished hypotheses (OpenNMT's rule) or at
-``max_len`` words, where the unfinished beams are scored as they stand.
+(``|y|`` counts the words and the closing ``</s>``; ``alpha = 0`` ranks by ``log P`` alone). Both
+never output an empty sentence (``</s>`` is banned before ``min_len = 1`` words: a model trained
+on short glosses can rank "stop now" above every first word) nor a word more than ``max_repeat =
+3`` times in a row, unless the source's copyable words hold a longer run of it (the degenerate
+"a a a a ..." loop; a hard version of GNMT's penalties, checked per hypothesis on the host). A
+sentence's finished hypotheses are its ``beam_size`` best by that score (a better one found later
+replaces the worst), and its search stops once it has ``beam_size`` of them and no live
+hypothesis, normalised at its present length, scores above the worst (stopping at the first
+``beam_size`` finished, OpenNMT's rule, let the short hypotheses of the first steps end the
+search before longer, better-scored ones finished), or at ``max_len`` words, where the unfinished
+beams are scored as they stand.
 
 Each step ranks, per beam, only the ``2 K`` best next words (the step's global best ``2 K``
 continuations lie within them), taken from the output layer's exact ``predict``: for the
@@ -222,78 +230,148 @@ class Seq2Seq(nn.Layer):
         ban[0, list(self.banned_ids)] = -1e9
         return logp + paddle.to_tensor(ban, dtype=logp.dtype)  # (N, V)
 
-    def _step_topk(self, attentional: paddle.Tensor, memory: Memory, k: int) -> Tuple[paddle.Tensor, paddle.Tensor]:
+    def _step_topk(self, attentional: paddle.Tensor, memory: Memory, k: int,
+                   row_bans: Optional[np.ndarray] = None) -> Tuple[paddle.Tensor, paddle.Tensor]:
         """The ``k`` best next words of each row as :meth:`_decoding_log_probs` ranks them (banned
         ids at -1e9), exactly: ``[N, H] -> (log-probabilities [N, k], ids [N, k])``, best first.
+        ``row_bans`` ``[N, R]`` (host ints, -1 = none): further ids banned in each row (``</s>``
+        before the first word, a word repeated too often), also at -1e9.
 
         With a layer whose ``predict`` avoids the dense pass (``dense_predict = False``: the
-        H-softmax's tree search), the candidates are its top ``k + len(banned_ids)`` words (the
-        best ``k`` non-banned words are among them), plus, with the copy mechanism, the source
+        H-softmax's tree search), the candidates are its top ``k + len(banned_ids) + R`` words (the
+        best ``k`` allowed words are among them), plus, with the copy mechanism, the source
         words: a word outside the source has mixture probability ``p_gen P_out(w)``, no more than
-        that of each of the ``k`` non-banned words above it in ``P_out`` (whose copy mass only
-        adds), so the mixture's top ``k`` lies within these candidates (ties aside).
+        that of each of the ``k`` allowed words above it in ``P_out`` (whose copy mass only
+        adds), so the mixture's top ``k`` lies within these candidates (ties aside). A dense layer
+        ranks the ``k + R`` best of :meth:`_decoding_log_probs` the same way.
         """
         V = self.vocab_size
         k = min(k, V)
+        R = 0 if row_bans is None else int(row_bans.shape[1])
         if self.dense_decoding or getattr(self.output, "dense_predict", True):
-            return paddle.topk(self._decoding_log_probs(attentional, memory), k=k, axis=-1)
-        h = self.features(attentional)  # (N, D)
-        values, ids = self.output.predict(h, k=min(k + len(self.banned_ids), V))  # (N, k')
-        if self.copier is not None:
-            log_gen, log_copy, weights = self.copier(attentional.unsqueeze(1), memory)  # (N, 1), (N, 1), (N, 1, S)
-            N, S = memory.copy_ids.shape
-            flat = h.unsqueeze(1).expand([N, S, h.shape[-1]]).reshape([N * S, -1])  # (N S, D)
-            source = -self.output._nll(flat, memory.copy_ids.reshape([-1])).reshape([N, S])  # log P_out of each source word
-            ids = paddle.concat([ids, memory.copy_ids], axis=-1)  # (N, k' + S)
-            values = mix_candidates(paddle.concat([values, source], axis=-1), ids, log_gen.squeeze(1),
-                                    log_copy.squeeze(1), weights.squeeze(1), memory.copy_ids)
-        if self.banned_ids:
-            banned = paddle.to_tensor(list(self.banned_ids), dtype=ids.dtype)
-            is_banned = (ids.unsqueeze(-1) == banned).any(axis=-1)  # (N, C)
+            values, ids = paddle.topk(self._decoding_log_probs(attentional, memory), k=min(k + R, V), axis=-1)
+            global_bans = False  # already at -1e9 in the dense distribution
+        else:
+            h = self.features(attentional)  # (N, D)
+            values, ids = self.output.predict(h, k=min(k + len(self.banned_ids) + R, V))  # (N, k')
+            if self.copier is not None:
+                log_gen, log_copy, weights = self.copier(attentional.unsqueeze(1), memory)  # (N, 1), (N, 1), (N, 1, S)
+                N, S = memory.copy_ids.shape
+                flat = h.unsqueeze(1).expand([N, S, h.shape[-1]]).reshape([N * S, -1])  # (N S, D)
+                source = -self.output._nll(flat, memory.copy_ids.reshape([-1])).reshape([N, S])  # log P_out of each source word
+                ids = paddle.concat([ids, memory.copy_ids], axis=-1)  # (N, k' + S)
+                values = mix_candidates(paddle.concat([values, source], axis=-1), ids, log_gen.squeeze(1),
+                                        log_copy.squeeze(1), weights.squeeze(1), memory.copy_ids)
+            global_bans = bool(self.banned_ids)
+        banned = list(self.banned_ids) if global_bans else []
+        if banned:
+            is_banned = (ids.unsqueeze(-1) == paddle.to_tensor(banned, dtype=ids.dtype)).any(axis=-1)  # (N, C)
             values = values + is_banned.astype(values.dtype) * -1e9
-        if self.banned_ids or self.copier is not None:
+        if R:
+            per_row = paddle.to_tensor(row_bans.astype(np.int64))  # (N, R)
+            is_banned = (ids.unsqueeze(-1) == per_row.unsqueeze(1)).any(axis=-1)  # (N, C)
+            values = values + is_banned.astype(values.dtype) * -1e9
+        if banned or R or values.shape[1] != k:
             values, pos = paddle.topk(values, k=k, axis=-1)  # (N, k)
             ids = paddle.take_along_axis(ids, pos, axis=-1)
         return values, ids
 
+    def _row_bans(self, histories: Sequence[Sequence[int]], allowed_runs: Sequence[dict], t: int,
+                  min_len: int, max_repeat: int) -> Optional[np.ndarray]:
+        """``[N, 2]`` ids each row may not take next (-1 = none): ``</s>`` while the row has fewer
+        than ``min_len`` words, and its last word once it ends a run of ``max_repeat`` of that
+        word (or of the longest run of it in the source, if longer: ``allowed_runs``); ``None``
+        when nothing is banned."""
+        N = len(histories)
+        bans = np.full((N, 2), -1, dtype=np.int64)
+        if t < min_len:
+            bans[:, 0] = self.eos_id
+        any_ban = t < min_len
+        if max_repeat > 0 and t >= max_repeat:
+            for n, (hist, allowed) in enumerate(zip(histories, allowed_runs)):
+                if len(hist) < max_repeat:
+                    continue
+                last = hist[-1]
+                run = 1
+                while run < len(hist) and hist[-1 - run] == last:
+                    run += 1
+                if run >= max(max_repeat, allowed.get(last, 0)):
+                    bans[n, 1] = last
+                    any_ban = True
+        return bans if any_ban else None
+
+    @staticmethod
+    def _source_runs(copy_ids: Optional[paddle.Tensor], B: int) -> List[dict]:
+        """Per sentence, ``{target id: longest run of it in the source}`` (copyable positions of
+        ``copy_ids`` ``[B, S]``, -1 = not a target word; empty dicts without copy ids)."""
+        if copy_ids is None:
+            return [{} for _ in range(B)]
+        out = []
+        for row in copy_ids.numpy().tolist():
+            runs: dict = {}
+            prev, length = None, 0
+            for w in row:
+                length = length + 1 if w == prev else 1
+                prev = w
+                if w >= 0:
+                    runs[w] = max(runs.get(w, 0), length)
+            out.append(runs)
+        return out
+
     # -- decoding (eval mode; reads back to the host between steps) -------------------------------
     @paddle.no_grad()
     def greedy(self, source: paddle.Tensor, lengths: paddle.Tensor, max_len: int,
-               copy_ids: Optional[paddle.Tensor] = None) -> List[List[int]]:
-        """The argmax word at every step until ``</s>`` or ``max_len`` words; ids without ``</s>``."""
-        if max_len < 1:
-            raise ValueError(f"max_len must be >= 1, got {max_len}")
+               copy_ids: Optional[paddle.Tensor] = None, min_len: int = 1, max_repeat: int = 3) -> List[List[int]]:
+        """The best allowed word at every step until ``</s>`` or ``max_len`` words; ids without
+        ``</s>``. Allowed: ``</s>`` only after ``min_len`` words, and no word more than
+        ``max_repeat`` times in a row unless the source (its copyable words) has a longer run of
+        it (0: no limit); the same rules as :meth:`beam_search`, whose ``beam_size = 1`` this is."""
+        self._check_decoding(max_len, min_len, max_repeat)
         memory, state = self.encode(source, lengths, copy_ids)
         B = source.shape[0]
+        allowed = self._source_runs(copy_ids, B)
         prev = paddle.full([B], self.bos_id, dtype="int64")  # (B,)
         feed = paddle.zeros([B, self.hidden_size])  # (B, H)
-        done = paddle.zeros([B], dtype="bool")
-        steps = []
-        for _ in range(max_len):
+        history: List[List[int]] = [[] for _ in range(B)]
+        done = np.zeros(B, dtype=bool)
+        for t in range(max_len):
             feed, state = self.step(prev, state, feed, memory)
-            prev = self._step_topk(feed, memory, 1)[1][:, 0]  # (B,) the best word
-            steps.append(prev)
-            done = paddle.logical_or(done, prev == self.eos_id)
-            if bool(done.all()):
+            bans = self._row_bans(history, allowed, t, min_len, max_repeat)
+            prev = self._step_topk(feed, memory, 1, bans)[1][:, 0]  # (B,) the best allowed word
+            for b, w in enumerate(prev.numpy().tolist()):
+                if not done[b]:
+                    if w == self.eos_id:
+                        done[b] = True
+                    else:
+                        history[b].append(int(w))
+            if done.all():
                 break
-        ids = paddle.stack(steps, axis=1).numpy()  # (B, steps)
-        out = []
-        for row in ids.tolist():
-            out.append(row[: row.index(self.eos_id)] if self.eos_id in row else row)
-        return out
+        return history
+
+    def _check_decoding(self, max_len: int, min_len: int, max_repeat: int) -> None:
+        if max_len < 1:
+            raise ValueError(f"max_len must be >= 1, got {max_len}")
+        if not 0 <= min_len <= max_len:
+            raise ValueError(f"min_len must be in [0, max_len = {max_len}], got {min_len}")
+        if max_repeat < 0:
+            raise ValueError(f"max_repeat must be >= 0 (0: no limit), got {max_repeat}")
 
     @paddle.no_grad()
     def beam_search(self, source: paddle.Tensor, lengths: paddle.Tensor, beam_size: int, max_len: int,
-                    alpha: float = 0.6, copy_ids: Optional[paddle.Tensor] = None) -> List[List[Hypothesis]]:
+                    alpha: float = 0.6, copy_ids: Optional[paddle.Tensor] = None, min_len: int = 1,
+                    max_repeat: int = 3) -> List[List[Hypothesis]]:
         """Up to ``beam_size`` hypotheses per sentence, best first by ``log P / lp`` (see the
-        module docstring). ``beam_size = 1`` gives the greedy result."""
+        module docstring). ``</s>`` is allowed only after ``min_len`` words (so never an empty
+        output by default), and no hypothesis repeats a word more than ``max_repeat`` times in a
+        row unless the source's copyable words have a longer run of it (0: no limit).
+        ``beam_size = 1`` gives the greedy result."""
         if beam_size < 1:
             raise ValueError(f"beam_size must be >= 1, got {beam_size}")
-        if max_len < 1:
-            raise ValueError(f"max_len must be >= 1, got {max_len}")
+        self._check_decoding(max_len, min_len, max_repeat)
         if alpha < 0:
             raise ValueError(f"alpha must be >= 0, got {alpha}")
         B, K, V = source.shape[0], beam_size, self.vocab_size
+        allowed = [runs for runs in self._source_runs(copy_ids, B) for _ in range(K)]  # per beam row
         memory, (h, c) = self.encode(source, lengths, copy_ids)
         memory = memory.repeat(K)  # (B*K, ...)
         state = (paddle.repeat_interleave(h, K, axis=1), paddle.repeat_interleave(c, K, axis=1))  # (1, B*K, H)
@@ -302,15 +380,22 @@ class Seq2Seq(nn.Layer):
         scores = np.full((B, K), -np.inf)
         scores[:, 0] = 0.0  # one live beam per sentence at the start
         history = [[[] for _ in range(K)] for _ in range(B)]
-        finished: List[List[Hypothesis]] = [[] for _ in range(B)]
+        finished: List[List[Hypothesis]] = [[] for _ in range(B)]  # the K best, best first
+        done = np.zeros(B, dtype=bool)
         width = min(2 * K, K * V)  # enough candidates to keep K alive after K of them end
         for t in range(max_len):
             feed, state = self.step(prev, state, feed, memory)
+            bans = self._row_bans([hist for rows in history for hist in rows], allowed, t, min_len, max_repeat)
             if self.dense_decoding:
-                cand_v = self._decoding_log_probs(feed, memory)  # (B*K, V): every word of every beam
-                cand_i = paddle.arange(V, dtype="int64").unsqueeze(0).expand([B * K, V])
+                logp = self._decoding_log_probs(feed, memory)  # (B*K, V): every word of every beam
+                if bans is not None:
+                    mask = np.zeros([B * K, V], dtype=np.float32)
+                    for n, row in enumerate(bans):
+                        mask[n, row[row >= 0]] = -1e9
+                    logp = logp + paddle.to_tensor(mask, dtype=logp.dtype)
+                cand_v, cand_i = logp, paddle.arange(V, dtype="int64").unsqueeze(0).expand([B * K, V])
             else:  # each beam's best `width` words hold the step's best `width` continuations
-                cand_v, cand_i = self._step_topk(feed, memory, width)  # (B*K, c)
+                cand_v, cand_i = self._step_topk(feed, memory, width, bans)  # (B*K, c)
             c = cand_v.shape[1]
             total = cand_v.reshape([B, K * c]) + paddle.to_tensor(scores, dtype=cand_v.dtype).repeat_interleave(
                 c, axis=1)  # (B, K*c)
@@ -322,33 +407,47 @@ class Seq2Seq(nn.Layer):
             new_scores = np.full((B, K), -np.inf)
             new_history = [[[] for _ in range(K)] for _ in range(B)]
             for b in range(B):
-                if len(finished[b]) >= K:
-                    continue  # done: its beams idle (score -inf) until every sentence is
+                if done[b]:
+                    continue  # its beams idle (score -inf) until every sentence is done
                 alive = 0
                 for value, index, word in zip(values[b], flat[b], words_of[b]):
-                    if not np.isfinite(value) or alive == K:
+                    if value < -1e8 or alive == K:  # -1e9: banned (or a dead beam's -inf)
                         break
                     beam, word = int(index) // c, int(word)
                     if word == self.eos_id:
-                        if len(finished[b]) < K:
-                            finished[b].append(Hypothesis(list(history[b][beam]),
-                                                          float(value / length_penalty(t + 1, alpha)), float(value)))
+                        self._keep(finished[b], Hypothesis(list(history[b][beam]),
+                                                           float(value / length_penalty(t + 1, alpha)), float(value)), K)
                         continue
                     origin[b, alive], words[b, alive], new_scores[b, alive] = beam, word, value
                     new_history[b][alive] = history[b][beam] + [word]
                     alive += 1
+                # done: K finished, and no live hypothesis scores above the worst of them at its
+                # present length (each further word lowers log P; lp grows only slowly)
+                live = new_scores[b][np.isfinite(new_scores[b])]
+                done[b] = len(finished[b]) >= K and (
+                    not len(live) or live.max() / length_penalty(t + 1, alpha) <= finished[b][-1].score)
             scores, history = new_scores, new_history
-            if all(len(f) >= K for f in finished):
+            if done.all():
                 break
             rows = paddle.to_tensor((origin + np.arange(B)[:, None] * K).reshape(-1))  # (B*K,)
             state = (paddle.gather(state[0], rows, axis=1), paddle.gather(state[1], rows, axis=1))
             feed = paddle.gather(feed, rows, axis=0)  # (B*K, H)
             prev = paddle.to_tensor(words.reshape(-1))  # (B*K,)
         for b in range(B):  # max_len reached: unfinished beams are scored as they stand
-            if len(finished[b]) < K:
+            if not done[b]:
                 for k in range(K):
-                    if np.isfinite(scores[b, k]) and len(finished[b]) < K:
+                    if np.isfinite(scores[b, k]):
                         n = len(history[b][k])
-                        finished[b].append(Hypothesis(history[b][k], float(scores[b, k] / length_penalty(n, alpha)),
-                                                      float(scores[b, k])))
-        return [sorted(f, key=lambda hyp: -hyp.score) for f in finished]
+                        self._keep(finished[b], Hypothesis(history[b][k], float(scores[b, k] / length_penalty(n, alpha)),
+                                                           float(scores[b, k])), K)
+        return finished
+
+    @staticmethod
+    def _keep(kept: List[Hypothesis], hyp: Hypothesis, k: int) -> None:
+        """Insert ``hyp`` into ``kept`` (best first by score, at most ``k``; ties: the earlier first)."""
+        at = len(kept)
+        while at and kept[at - 1].score < hyp.score:
+            at -= 1
+        if at < k:
+            kept.insert(at, hyp)
+            del kept[k:]

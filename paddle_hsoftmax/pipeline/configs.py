@@ -276,6 +276,8 @@ class Seq2SeqConfig(Settings):
             ``max_target_len`` words.
         batch_size, lr, grad_clip: Adam with global-norm clipping.
         beam_size, alpha: test-time beam search and its GNMT length normalisation.
+        max_repeat: decoding never repeats a word more than this many times in a row (unless the
+            source has a longer run of it; 0 = no limit); ``</s>`` never comes first.
         eval_items: validation pairs decoded (greedy) after each epoch for model selection.
         max_train_items: use only the first N training pairs (0 = all): quick runs.
         max_test: score the first N test pairs (0 = all).
@@ -284,10 +286,10 @@ class Seq2SeqConfig(Settings):
         candidates: retrieved training targets the model reranks at test and prediction time
             (:mod:`paddle_hsoftmax.rerank`; 0 = beam search only).
         rerank_weight: the model's weight in the rerank score; negative: tuned on the first
-            ``eval_items`` validation pairs after training (the tuned weight goes to the run's
-            record, ``run.json``, not here).
+            ``eval_items`` validation pairs after training, by the worse BLEU of their two halves
+            (the tuned weight goes to the run's record, ``run.json``, not here).
         decode: what ``predict`` uses: ``rerank``, ``beam``, or ``auto``: after training, the one
-            with the higher BLEU on those validation pairs (rerank vs greedy; the choice goes to
+            with the higher BLEU on those validation pairs (rerank vs beam search; the choice goes to
             the run's record).
     """
 
@@ -317,7 +319,9 @@ class Seq2SeqConfig(Settings):
     lr: float = setting(3e-3, above=0, help="Adam learning rate")
     grad_clip: float = setting(5.0, above=0, cli=False, help="global gradient-norm clip")
     beam_size: int = setting(5, flag="--beam", min=1, help="beam size for the test scores and predict")
-    alpha: float = setting(0.6, min=0, help="GNMT length normalisation ((5+len)/6)^alpha")
+    alpha: float = setting(1.5, min=0, help="GNMT length normalisation of beam scores, log P / ((5+len)/6)^alpha")
+    max_repeat: int = setting(3, min=0, help="beam search and greedy decoding never say a word more than N times in "
+                                             "a row, unless the source has a longer run of it (0 = no limit)")
     eval_items: int = setting(1000, min=1, help="valid pairs decoded after each epoch")
     max_test: int = setting(3000, min=0, help="score the first N test pairs (0 = all)")
     max_train_items: int = setting(0, min=0, help="use only the first N training pairs (0 = all)")

@@ -122,10 +122,11 @@ class Translator:
             copy = (None if copies is None
                     else paddle.to_tensor(pad_copy_ids([copies[i] for i in idx], ids.shape[1])))
             if beam_size:
-                best = [hyps[0].ids for hyps in self.model.beam_search(src, lens, beam_size, self.config.max_target_len,
-                                                                       self.config.alpha, copy)]
+                best = [hyps[0].ids for hyps in self.model.beam_search(
+                    src, lens, beam_size, self.config.max_target_len, self.config.alpha, copy,
+                    max_repeat=self.config.max_repeat)]
             else:
-                best = self.model.greedy(src, lens, self.config.max_target_len, copy)
+                best = self.model.greedy(src, lens, self.config.max_target_len, copy, max_repeat=self.config.max_repeat)
             for i, hyp in zip(idx, best):
                 out[i] = [words[w] for w in hyp]
         return out
