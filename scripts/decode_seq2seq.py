@@ -5,7 +5,8 @@ For each ``train.py seq2seq`` run directory given, loads the saved model (``chec
 as ``train.py predict`` does) and decodes the first ``--max-test`` pairs of ``--part`` of
 CC-CEDICT with each ``--beams`` size (0 = greedy) and, with ``--alphas``, each GNMT length
 normalisation; scores with sacrebleu (``corpus_bleu``, ``corpus_chrf``) and counts the empty
-outputs and those with a word more than three times in a row. ``--old-rules`` also decodes with
+outputs and those with a word more than three times in a row; ``--rerank N`` also scores
+reranking with the weight tuned as training tunes it, on the first N validation pairs. ``--old-rules`` also decodes with
 the rules this repository had before (``</s>`` allowed first, no repeat limit: ``min_len = 0``,
 ``max_repeat = 0``). Runs are decoded one after another in one process, so the seconds compare.
 
@@ -66,6 +67,8 @@ def main(argv=None) -> int:
     p.add_argument("--beams", type=int, nargs="+", default=[0, 5], help="beam sizes (0 = greedy)")
     p.add_argument("--alphas", type=float, nargs="+", default=None, help="length normalisations (default: the run's)")
     p.add_argument("--old-rules", action="store_true", help="also decode with min_len 0 and no repeat limit")
+    p.add_argument("--rerank", type=int, default=0,
+                   help="also rerank retrieved glosses, the weight tuned on the first N validation pairs")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     pairs = cedict_pairs()[args.part][args.skip:][: args.max_test or None]
@@ -87,6 +90,21 @@ def main(argv=None) -> int:
                           f"{f' alpha {alpha:g}' if beam else ''}: BLEU {row['bleu']:.2f} chrF {row['chrf']:.2f}, "
                           f"{row['empty']} empty, {row['repeats_over_3']} with a word > 3 times in a row, "
                           f"{row['mean_words']:.2f} words, {seconds:.1f} s", flush=True)
+        if args.rerank:  # the weight tuned as training does (worse of two validation halves), then scored here
+            from paddle_hsoftmax.rerank import Reranker
+
+            valid = cedict_pairs()["valid"][: args.rerank]
+            reranker = Reranker(translator, translator.retriever.pairs, config.candidates)
+            weight, table = reranker.tune([s for s, _ in valid], [t for _, t in valid])
+            candidates = reranker.candidates(sources)
+            for name, w in (("rerank", weight), ("retrieval alone", 0.0)):
+                hyps = reranker.decode(sources, w, config.beam_size, candidates)
+                row = {"run": run, "output": config.output, "decoding": name, "weight": w, **bleu_chrf(hyps, refs),
+                       "valid_bleu_by_weight": table, "valid_halves": reranker.halves,
+                       "empty": sum(not h for h in hyps), "items": len(hyps)}
+                rows.append(row)
+                print(f"{run} {config.output} {name} (weight {w:g}, tuned on {len(valid)} validation pairs): "
+                      f"BLEU {row['bleu']:.2f} chrF {row['chrf']:.2f}, {row['empty']} empty", flush=True)
     if args.json:
         atomic_write_text(args.json, json.dumps({"settings": vars(args), "rows": rows}, indent=2, ensure_ascii=False))
         print(f"wrote {args.json}")
