@@ -366,3 +366,14 @@ def test_beam_search_finds_the_known_answer(output):
     assert model.greedy(src, lens, 6) == want
     for beam in (1, 3, 5):
         assert [hyps[0].ids for hyps in model.beam_search(src, lens, beam, 6)] == want
+
+
+def test_loops_of_two_and_three_words_are_cut_after_three():
+    """"to give a give a give a give a" (the greedy output of a trained run for 催产): the word
+    that would start a fourth repetition of a 1-, 2- or 3-word loop is banned; three are allowed."""
+    model = tiny_model()
+    bans = model._row_bans([[7, 1, 2, 1, 2, 1, 2], [1, 2, 1, 2], [4, 1, 2, 3, 1, 2, 3, 1, 2, 3], [5, 5, 5], [6, 5, 5],
+                            [5, 5, 5, 5]], [{}, {}, {}, {}, {}, {5: 5}], 9, 1, 3)
+    assert [sorted(set(row[row >= 0].tolist())) for row in bans] == [[1], [], [1], [5], [], []]
+    assert model._row_bans([[1, 2, 1, 2, 1, 2]], [{}], 6, 1, 0) is None  # max_repeat 0: no limit
+    assert model._row_bans([[]], [{}], 0, 1, 3)[0].tolist()[0] == 0  # </s> before the first word

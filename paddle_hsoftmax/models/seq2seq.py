@@ -24,7 +24,8 @@ hypotheses are ranked by ``log P(y) / lp(y)`` with GNMT's ``lp(y) = ((5 + |y|) /
 never output an empty sentence (``</s>`` is banned before ``min_len = 1`` words: a model trained
 on short glosses can rank "stop now" above every first word) nor a word more than ``max_repeat =
 3`` times in a row, unless the source's copyable words hold a longer run of it (the degenerate
-"a a a a ..." loop; a hard version of GNMT's penalties, checked per hypothesis on the host). A
+"a a a a ..." loop), nor a loop of 2 or 3 distinct words more than 3 times ("give a give a give
+a give a"): a hard version of GNMT's penalties, checked per hypothesis on the host. A
 sentence's finished hypotheses are its ``beam_size`` best by that score (a better one found later
 replaces the worst), and its search stops once it has ``beam_size`` of them and no live
 hypothesis, normalised at its present length, scores above the worst (stopping at the first
@@ -276,28 +277,36 @@ class Seq2Seq(nn.Layer):
             ids = paddle.take_along_axis(ids, pos, axis=-1)
         return values, ids
 
+    LOOP_PERIODS = (1, 2, 3)  # word loops caught: "a a a", "give a give a give a", "x y z x y z x y z"
+
     def _row_bans(self, histories: Sequence[Sequence[int]], allowed_runs: Sequence[dict], t: int,
                   min_len: int, max_repeat: int) -> Optional[np.ndarray]:
-        """``[N, 2]`` ids each row may not take next (-1 = none): ``</s>`` while the row has fewer
-        than ``min_len`` words, and its last word once it ends a run of ``max_repeat`` of that
-        word (or of the longest run of it in the source, if longer: ``allowed_runs``); ``None``
-        when nothing is banned."""
-        N = len(histories)
-        bans = np.full((N, 2), -1, dtype=np.int64)
+        """``[N, 1 + len(LOOP_PERIODS)]`` ids each row may not take next (-1 = none): ``</s>``
+        while the row has fewer than ``min_len`` words; and, for each period p, the word that
+        would start a ``max_repeat + 1``-th repetition of the row's last p words when they are
+        already repeated ``max_repeat`` times in a row (p = 1: the same word; a longer run of it in
+        the source, ``allowed_runs``, is allowed); ``None`` when nothing is banned."""
+        N, P = len(histories), len(self.LOOP_PERIODS)
+        bans = np.full((N, 1 + P), -1, dtype=np.int64)
         if t < min_len:
             bans[:, 0] = self.eos_id
         any_ban = t < min_len
         if max_repeat > 0 and t >= max_repeat:
             for n, (hist, allowed) in enumerate(zip(histories, allowed_runs)):
-                if len(hist) < max_repeat:
-                    continue
-                last = hist[-1]
-                run = 1
-                while run < len(hist) and hist[-1 - run] == last:
-                    run += 1
-                if run >= max(max_repeat, allowed.get(last, 0)):
-                    bans[n, 1] = last
-                    any_ban = True
+                for j, p in enumerate(self.LOOP_PERIODS):
+                    if len(hist) < p * max_repeat:
+                        break
+                    unit = hist[len(hist) - p:]
+                    reps = 1
+                    while (reps + 1) * p <= len(hist) and hist[len(hist) - (reps + 1) * p: len(hist) - reps * p] == unit:
+                        reps += 1
+                    if p == 1:
+                        reps_allowed = max(max_repeat, allowed.get(unit[0], 0))
+                    else:
+                        reps_allowed = max_repeat
+                    if reps >= reps_allowed and (p == 1 or len(set(unit)) == p):
+                        bans[n, 1 + j] = unit[0]
+                        any_ban = True
         return bans if any_ban else None
 
     @staticmethod
