@@ -67,6 +67,8 @@ def main(argv=None) -> int:
     p.add_argument("--beams", type=int, nargs="+", default=[0, 5], help="beam sizes (0 = greedy)")
     p.add_argument("--alphas", type=float, nargs="+", default=None, help="length normalisations (default: the run's)")
     p.add_argument("--old-rules", action="store_true", help="also decode with min_len 0 and no repeat limit")
+    p.add_argument("--dense-too", action="store_true",
+                   help="also decode ranking every word of every beam (dense_decoding: the reference path)")
     p.add_argument("--rerank", type=int, default=0,
                    help="also rerank retrieved glosses, the weight tuned on the first N validation pairs")
     p.add_argument("--json", default=None)
@@ -76,17 +78,19 @@ def main(argv=None) -> int:
     rows = []
     for run in args.runs:
         translator, _, _, config = open_translator(run)
-        for rules in ([False, True] if args.old_rules else [False]):
+        for dense, rules in [(d, r) for d in ([False, True] if args.dense_too else [False])
+                             for r in ([False, True] if args.old_rules else [False])]:
+            translator.model.dense_decoding = dense
             for beam in args.beams:
                 for alpha in (args.alphas or [config.alpha]) if beam else [config.alpha]:
                     hyps, seconds = decode(translator, sources, beam, alpha, rules)
-                    row = {"run": run, "output": config.output, "beam": beam, "alpha": alpha if beam else None,
+                    row = {"run": run, "output": config.output, "dense": dense, "beam": beam, "alpha": alpha if beam else None,
                            "rules": "old" if rules else "new", **bleu_chrf(hyps, refs), "seconds": seconds,
                            "empty": sum(not h for h in hyps), "repeats_over_3": sum(longest_run(h) > 3 for h in hyps),
                            "mean_words": sum(map(len, hyps)) / max(len(hyps), 1), "items": len(hyps),
                            "examples": {"".join(s): " ".join(h) for s, h in zip(sources[:10], hyps[:10])}}
                     rows.append(row)
-                    print(f"{run} {config.output} {row['rules']} rules, {'beam ' + str(beam) if beam else 'greedy'}"
+                    print(f"{run} {config.output}{' dense' if dense else ''} {row['rules']} rules, {'beam ' + str(beam) if beam else 'greedy'}"
                           f"{f' alpha {alpha:g}' if beam else ''}: BLEU {row['bleu']:.2f} chrF {row['chrf']:.2f}, "
                           f"{row['empty']} empty, {row['repeats_over_3']} with a word > 3 times in a row, "
                           f"{row['mean_words']:.2f} words, {seconds:.1f} s", flush=True)
