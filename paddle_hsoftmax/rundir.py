@@ -44,7 +44,7 @@ from .data.text import CorpusError
 from .errors import ConfigError
 from .export import atomic_write_text
 
-__all__ = ["RunDir", "RUN_KINDS"]
+__all__ = ["RunDir", "RUN_KINDS", "world_size_mismatch"]
 
 RUN_KINDS = ("word2vec", "classify", "tag", "lm", "seq2seq", "demo")
 RECORD_FORMAT = 1
@@ -257,10 +257,7 @@ class RunDir:
                               f"with `train.py {kind}`")
         saved = int(record.get("world_size", 1))
         if world_size is not None and saved != world_size:
-            how = (f"python -m paddle.distributed.launch --nproc_per_node {saved} ..." if saved > 1
-                   else "without paddle.distributed.launch")
-            raise ConfigError(f"--resume {self.path}: the run trained with {saved} process(es), this launch has "
-                              f"{world_size}; resume it with the same number ({how})")
+            raise ConfigError(world_size_mismatch(self.path, saved, world_size))
         differ = shape_differences(type(config), record.get("config") or {}, config)
         if differ:
             raise ConfigError(f"--resume {self.path}: settings that change the model differ from the run's: "
@@ -334,3 +331,12 @@ class RunDir:
 
     def _write_record(self, record: Dict[str, Any]) -> None:
         self.write_json(self.RECORD, record)
+
+
+def world_size_mismatch(path: Union[str, Path], saved: int, now: int) -> str:
+    """The one line for a ``--resume`` of a run trained with ``saved`` processes by ``now``
+    (the record's check and the checkpoint's, :meth:`Trainer.load_checkpoint`, say the same)."""
+    how = (f"python -m paddle.distributed.launch --nproc_per_node {saved} ..." if saved > 1
+           else "without paddle.distributed.launch")
+    return (f"--resume {path}: the run trained with {saved} process(es), this launch has {now}; resume it with "
+            f"the same number ({how})")

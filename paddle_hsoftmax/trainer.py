@@ -37,7 +37,7 @@ import paddle.distributed as dist
 from . import distributed
 from .errors import ConfigError, UserError
 from .export import atomic_path
-from .rundir import RunDir
+from .rundir import RunDir, world_size_mismatch
 from .safe_io import load_state, save_state
 
 __all__ = ["TrainerConfig", "TrainerState", "Task", "StepResult", "Trainer", "TrainingDiverged", "atomic_save"]
@@ -382,7 +382,7 @@ class Trainer:
                               "trainer state in it)")
         saved_world = int(ckpt["trainer"].get("world_size", 1))
         if saved_world != self.world:
-            raise ConfigError(_world_message(self.checkpoint_path, saved_world, self.world))
+            raise ConfigError(world_size_mismatch(self.checkpoint_path, saved_world, self.world))
         _check_shapes(self.checkpoint_path, task.model, ckpt["model"])
         task.model.set_state_dict(ckpt["model"])
         set_optimizer_state(task.model, task.optimizer, ckpt["optimizer"])
@@ -586,13 +586,6 @@ def set_optimizer_state(model: paddle.nn.Layer, optimizer, state: Dict[str, Any]
         for suffix, value in slots.items():
             state[unique.get(name, name) + suffix] = value
     optimizer.set_state_dict(state)
-
-
-def _world_message(path: Path, saved: int, now: int) -> str:
-    return (f"--resume {path}: the run trained with {saved} process(es), this launch has {now}; resume with "
-            f"the same number (python -m paddle.distributed.launch --nproc_per_node {saved} ...)"
-            if saved > 1 else f"--resume {path}: the run trained in 1 process, this launch has {now}; resume "
-            "it without paddle.distributed.launch")
 
 
 def _to_numpy(obj: Any) -> Any:
