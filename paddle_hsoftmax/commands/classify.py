@@ -68,7 +68,8 @@ def run(args) -> int:
     if task.init_coverage is not None:
         print(f"embeddings initialised from {config.init_vectors}: {task.init_coverage:.1%} of the tokens found")
     if task.ngrams is not None:
-        print(f"n-gram branch: {len(task.ngrams):,} token 1..{config.ngrams}-grams, NB-weighted logistic regression")
+        chars = f" and word character 2..{task.ngrams.chars}-grams" if task.ngrams.chars else ""
+        print(f"n-gram branch: {len(task.ngrams):,} token 1..{config.ngrams}-grams{chars}, NB-weighted logistic regression")
     elif task.ngram_note:
         print(task.ngram_note)
     if task.unseen_labels:

@@ -101,6 +101,8 @@ class ClassifyConfig(Settings):
         seed: initialisation and batch order.
         ngrams, ngram_c: the n-gram branch (NB-weighted logistic regression over token 1..N-grams;
             0 = none) and its inverse L2 strength (scikit-learn's ``C``).
+        ngram_chars: with word tokens (not ``char``), the branch also holds each word's character
+            2..N-grams (fastText's subwords; 0 = none).
         output: ``softmax``, or ``hsoftmax`` (a Huffman tree over the label counts; for thousands
             of labels; no n-gram branch).
         baseline: also fit TF-IDF + logistic regression (scikit-learn) on the same split.
@@ -133,6 +135,8 @@ class ClassifyConfig(Settings):
     ngrams: int = setting(3, min=0, shape=True, help="n-gram branch: NB-weighted logistic regression over token "
                                                      "1..N-grams beside the LSTM (0 = none)")
     ngram_c: float = setting(0.3, above=0, help="the n-gram branch's inverse L2 strength (as scikit-learn's C)")
+    ngram_chars: int = setting(5, min=0, shape=True, help="with word tokens (--tokenizer whitespace, jieba): the n-gram "
+                                                          "branch also holds each word's character 2..N-grams (0 = none)")
     output: str = setting("softmax", choices=("softmax", "hsoftmax"), shape=True,
                           help="softmax, or hsoftmax: a Huffman tree over the label counts (thousands of labels)")
     baseline: bool = setting(False, help="also train TF-IDF + logistic regression (scikit-learn) on the same "
