@@ -7,14 +7,17 @@ validation split only, and reports the test accuracy once:
 
 - ``tfidf-lr``: TF-IDF token 1-3-grams (``char``) or 1-2-grams (words) + logistic regression,
   C from {0.3, 1, 3, 10, 30} (:func:`paddle_hsoftmax.tasks.classify.tfidf_baseline`, what
-  ``train.py classify --baseline`` prints);
-- ``nb-lr``: Wang & Manning's NB-weighted logistic regression (binary token 1..3-grams scaled by
+  ``train.py classify --baseline`` prints), and with word tokens also with the words' character
+  2..5-grams;
+- ``nb-lr``: Wang & Manning's NB-weighted logistic regression (binary token 1..3-grams, and with
+  word tokens also with the words' character 2..5-grams as the classifier has them, scaled by
   the naive-Bayes log-count ratios), C from {0.1, 0.3, 1}: the n-gram branch of the classifier,
   alone and fitted exactly by scikit-learn;
 - ``fasttext``: fastText supervised (``fasttext`` on PyPI; the C++ binding's ``m.f.predict``,
   because 0.9.3's Python ``predict`` breaks on NumPy 2): word n-grams 3 over characters for
   ``char``, 2 over words otherwise, dim 100, ``-loss softmax`` (``hs`` with ``--fasttext-loss hs``),
-  lr from {0.1, 0.5} x epochs from {5, 25};
+  lr from {0.1, 0.5} x epochs from {5, 25}; with word tokens also with its character 2..5-gram
+  subwords (``-minn 2 -maxn 5``);
 - each ``--run DIR``: a finished ``train.py classify`` run on the same data (its ``metrics.json``).
 
     python scripts/compare_classifiers.py --dataset chnsenti --run runs/cls --json runs/compare.json
@@ -39,7 +42,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from paddle_hsoftmax.data.text import tokenize  # noqa: E402
-from paddle_hsoftmax.pipeline.encoding import token_ngrams  # noqa: E402
+from paddle_hsoftmax.pipeline.encoding import NgramIndex  # noqa: E402
 
 
 def load_splits(args):
@@ -52,7 +55,7 @@ def load_splits(args):
     return {part: read_classification(getattr(args, part)) for part in ("train", "valid", "test")}
 
 
-def nb_lr(splits, tokenizer, max_len, order, grid=(0.1, 0.3, 1.0)):
+def nb_lr(splits, tokenizer, max_len, order, chars=0, grid=(0.1, 0.3, 1.0)):
     from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.linear_model import LogisticRegression
 
@@ -60,7 +63,8 @@ def nb_lr(splits, tokenizer, max_len, order, grid=(0.1, 0.3, 1.0)):
 
     labels = sorted({label for label, _ in splits["train"]})
     index = {label: i for i, label in enumerate(labels)}
-    grams = {p: [token_ngrams(tokenize(t, tokenizer)[:max_len], order) for _, t in v] for p, v in splits.items()}
+    features = NgramIndex((), order, chars).features  # the n-gram branch's features
+    grams = {p: [features(tokenize(t, tokenizer)[:max_len]) for _, t in v] for p, v in splits.items()}
     gold = {p: np.asarray([index.get(label, -1) for label, _ in v]) for p, v in splits.items()}
     vec = CountVectorizer(analyzer=lambda g: g, binary=True)
     X = {"train": vec.fit_transform(grams["train"])}
@@ -81,11 +85,13 @@ def nb_lr(splits, tokenizer, max_len, order, grid=(0.1, 0.3, 1.0)):
         valid = float((predict("valid") == gold["valid"]).mean())
         if best is None or valid > best[0]:
             best = (valid, C, float((predict("test") == gold["test"]).mean()))
-    return {"method": f"NB-LR token 1-{order}-grams", "setting": f"C={best[1]:g}", "valid_accuracy": best[0],
+    words = f" + word character 2-{chars}-grams" if chars else ""
+    return {"method": f"NB-LR token 1-{order}-grams{words}", "setting": f"C={best[1]:g}", "valid_accuracy": best[0],
             "test_accuracy": best[2]}
 
 
-def fasttext_supervised(splits, tokenizer, max_len, loss="softmax", grid=((0.1, 5), (0.1, 25), (0.5, 5), (0.5, 25))):
+def fasttext_supervised(splits, tokenizer, max_len, loss="softmax", grid=((0.1, 5), (0.1, 25), (0.5, 5), (0.5, 25)),
+                        maxn=0):
     import fasttext
 
     order = 3 if tokenizer == "char" else 2
@@ -99,7 +105,8 @@ def fasttext_supervised(splits, tokenizer, max_len, loss="softmax", grid=((0.1, 
         for lr, epoch in grid:
             start = time.perf_counter()
             m = fasttext.train_supervised(path, lr=lr, epoch=epoch, wordNgrams=order, dim=100, loss=loss,
-                                          minCount=1, bucket=2_000_000, thread=1, seed=0, verbose=0)
+                                          minCount=1, bucket=2_000_000, thread=1, seed=0, verbose=0,
+                                          minn=2 if maxn else 0, maxn=maxn)
             seconds = time.perf_counter() - start
 
             def acc(p):
@@ -111,7 +118,8 @@ def fasttext_supervised(splits, tokenizer, max_len, loss="softmax", grid=((0.1, 
             valid = acc("valid")
             if best is None or valid > best[0]:
                 best = (valid, f"lr={lr:g} epoch={epoch}", acc("test"), seconds)
-    return {"method": f"fastText supervised ({loss}, word n-grams {order})", "setting": best[1],
+    subwords = f", character 2-{maxn}-grams" if maxn else ""
+    return {"method": f"fastText supervised ({loss}, word n-grams {order}{subwords})", "setting": best[1],
             "valid_accuracy": best[0], "test_accuracy": best[2], "train_seconds": best[3]}
 
 
@@ -208,11 +216,19 @@ def main(argv=None) -> int:
         b = tfidf_baseline(splits, tokenizer, args.max_len, labels)
         rows.append({"method": b["method"], "setting": f"C={b['C']:g}", "valid_accuracy": b["valid_accuracy"],
                      "test_accuracy": b["test_accuracy"]})
+        if tokenizer != "char":  # with the classifier's word character 2..5-grams too
+            b = tfidf_baseline(splits, tokenizer, args.max_len, labels, chars=5)
+            rows.append({"method": b["method"], "setting": f"C={b['C']:g}", "valid_accuracy": b["valid_accuracy"],
+                         "test_accuracy": b["test_accuracy"]})
     if "nb-lr" not in args.skip:
         rows.append(nb_lr(splits, tokenizer, args.max_len, 3))
+        if tokenizer != "char":  # as the classifier's n-gram branch with word tokens (--ngram-chars 5)
+            rows.append(nb_lr(splits, tokenizer, args.max_len, 3, chars=5))
     if "fasttext" not in args.skip:
         grid = [(float(a), int(b)) for a, b in (x.split(":") for x in args.fasttext_grid.split(","))]
         rows.append(fasttext_supervised(splits, tokenizer, args.max_len, args.fasttext_loss, grid))
+        if tokenizer != "char":  # with fastText's subwords too (-minn 2 -maxn 5), as the classifier's n-gram branch
+            rows.append(fasttext_supervised(splits, tokenizer, args.max_len, args.fasttext_loss, grid, maxn=5))
     for run in args.run:
         m = json.loads((Path(run) / "metrics.json").read_text(encoding="utf-8"))
         cfg = m.get("config", {})

@@ -289,10 +289,13 @@ def _baseline_available() -> None:
 
 
 def tfidf_baseline(splits: Dict[str, Sequence[Tuple[str, str]]], tokenizer: str, max_len: int,
-                   labels: Sequence[str], grid: Sequence[float] = (0.3, 1.0, 3.0, 10.0, 30.0)) -> Dict[str, Any]:
+                   labels: Sequence[str], grid: Sequence[float] = (0.3, 1.0, 3.0, 10.0, 30.0),
+                   chars: int = 0) -> Dict[str, Any]:
     """TF-IDF + logistic regression (scikit-learn) on the same split and the same tokens: token
     1..3-grams for ``char`` (characters), 1..2-grams otherwise (words), sublinear TF; ``C`` chosen
-    on the validation split from ``grid``. Returns the test scores, the method and C."""
+    on the validation split from ``grid``; ``chars`` > 0 adds the words' character 2..N-grams
+    (:class:`~paddle_hsoftmax.pipeline.encoding.NgramIndex`'s features; ``--baseline`` fits
+    without them). Returns the test scores, the method and C."""
     _baseline_available()
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -303,9 +306,8 @@ def tfidf_baseline(splits: Dict[str, Sequence[Tuple[str, str]]], tokenizer: str,
     gold = {part: np.asarray([index.get(label, -1) for label, _ in items], dtype=np.int64)
             for part, items in splits.items()}
     vectorizer = TfidfVectorizer(analyzer=lambda toks: toks, ngram_range=(1, 1), sublinear_tf=True)
-    from ..pipeline.encoding import token_ngrams
-
-    grams = {part: [token_ngrams(t, order) for t in d] for part, d in docs.items()}
+    features = NgramIndex((), order, chars).features
+    grams = {part: [features(t) for t in d] for part, d in docs.items()}
     X = {"train": vectorizer.fit_transform(grams["train"])}
     X.update({part: vectorizer.transform(g) for part, g in grams.items() if part != "train"})
     best = None
@@ -318,7 +320,8 @@ def tfidf_baseline(splits: Dict[str, Sequence[Tuple[str, str]]], tokenizer: str,
     pred = model.predict(X["test"])
     test = classification_scores(gold["test"], pred, list(labels)) if (gold["test"] >= 0).all() \
         else _with_unseen(gold["test"], pred, list(labels))
-    return {"method": f"TF-IDF token 1-{order}-grams + logistic regression", "C": C, "valid_accuracy": valid,
+    words = f" + word character 2-{chars}-grams" if chars else ""
+    return {"method": f"TF-IDF token 1-{order}-grams{words} + logistic regression", "C": C, "valid_accuracy": valid,
             "test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"], "test": test}
 
 
