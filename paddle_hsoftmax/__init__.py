@@ -14,7 +14,6 @@ import warnings
 # (train.py, python -m paddle_hsoftmax.selfcheck, ...) reports an error in one line.
 warnings.filterwarnings("ignore", message="No ccache found")
 
-from .output import HierarchicalSoftmax, OutputLayer, TopK  # noqa: E402
 from .tree import (  # noqa: E402
     Tree,
     build_balanced_tree,
@@ -25,6 +24,20 @@ from .tree import (  # noqa: E402
 )
 
 __version__ = "0.1.0"
+
+# the layers import Paddle, so they load on first use: `import paddle_hsoftmax` (and a word-vector
+# run on the CPU, which needs no Paddle) does not import Paddle
+_LAZY = {"OutputLayer": ".output", "TopK": ".output", "HierarchicalSoftmax": ".output"}
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "Tree",

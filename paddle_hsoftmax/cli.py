@@ -61,7 +61,7 @@ def _cmd_info(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from .bigram import run_bigram_demo
+    from .tasks.bigram import run_bigram_demo
     from .rundir import RunDir
     from .runtime import setup
 
@@ -104,14 +104,13 @@ def _cmd_demo(args) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .bigram import BigramConfig
     from .commands import classify as classify_command
     from .commands import lm as lm_command
     from .commands import predict as predict_command
     from .commands import seq2seq as seq2seq_command
     from .commands import tag as tag_command
     from .commands import word2vec as word2vec_command
-    from .pipeline.configs import InfoConfig
+    from .pipeline.configs import BigramConfig, InfoConfig
 
     parser = argparse.ArgumentParser(prog="train.py", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")

@@ -1,5 +1,6 @@
-"""Data parallel under ``python -m paddle.distributed.launch``: who this process is, its share of a
-batch, and one gradient exchange per step that sends sparse gradients as the rows they touch.
+"""Data parallel under ``python -m paddle.distributed.launch``: one gradient exchange per step that
+sends sparse gradients as the rows they touch (who this process is and its share of a batch:
+:mod:`paddle_hsoftmax.processes`, which needs no Paddle).
 
 Problem -> idea: Paddle's ``DataParallel`` reducer all-reduces every gradient densely and crashes
 on a sparse (``SelectedRows``) one, so an H-softmax or embedding table of ``[V, D]`` travels whole
@@ -19,108 +20,18 @@ divided by the total count, so the result is the gradient of the mean over the w
 one process computes on the whole batch (float rounding aside): ranks whose shares hold different
 numbers of tokens are weighted right. For a sum, the gradients are summed.
 
-Batches: :func:`split_rows` gives process ``r`` of ``w`` its contiguous slice of every array whose
-first dimension is the batch (``np.array_split``: sizes differ by at most one), so ``--batch-size``
-is the global batch and a run with N processes takes the same steps as one process.
 """
 
 from __future__ import annotations
 
-import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 import paddle
 
-__all__ = ["launched_world", "launched_rank", "init", "rank", "world", "split_rows", "broadcast_object",
-           "broadcast_parameters", "barrier", "GradientSync", "sparse_parameters"]
+from .processes import rank, world
 
-
-def launched_world() -> int:
-    """Processes the launcher started (``PADDLE_TRAINERS_NUM``; 1 without the launcher)."""
-    try:
-        return max(1, int(os.environ.get("PADDLE_TRAINERS_NUM", "1")))
-    except ValueError:
-        return 1
-
-
-def launched_rank() -> int:
-    """This process's rank as the launcher set it (``PADDLE_TRAINER_ID``; 0 without the launcher)."""
-    try:
-        return int(os.environ.get("PADDLE_TRAINER_ID", "0"))
-    except ValueError:
-        return 0
-
-
-def init() -> Tuple[int, int]:
-    """Join the launcher's process group (once) and return ``(rank, world)``; ``(0, 1)`` alone."""
-    import paddle.distributed as dist
-
-    if launched_world() > 1 and not dist.is_initialized():
-        dist.init_parallel_env()
-    return rank(), world()
-
-
-def rank() -> int:
-    import paddle.distributed as dist
-
-    return dist.get_rank() if dist.is_initialized() else 0
-
-
-def world() -> int:
-    import paddle.distributed as dist
-
-    return dist.get_world_size() if dist.is_initialized() else 1
-
-
-def barrier() -> None:
-    import paddle.distributed as dist
-
-    if world() > 1:
-        dist.barrier()
-
-
-def split_rows(batch: Any, rank: int, world: int) -> Optional[Any]:
-    """Process ``rank``'s share of ``batch``: every NumPy array (in a tuple / list, or alone) whose
-    first dimension is the batch's is cut into ``world`` contiguous slices and slice ``rank``
-    kept; other items (flags, scalars, ``None``) are kept as they are. The batch size is the first
-    dimension of the first array. Returns None when the batch has fewer rows than processes (every
-    process then skips it, so all take the same steps)."""
-    items = list(batch) if isinstance(batch, (tuple, list)) else [batch]
-    arrays = [x for x in items if isinstance(x, np.ndarray) and x.ndim >= 1]
-    if not arrays:
-        raise ValueError("a batch to share out needs at least one array whose first dimension is the batch")
-    rows = arrays[0].shape[0]
-    if rows < world:
-        return None
-    bounds = np.linspace(0, rows, world + 1).round().astype(np.int64)  # array_split's sizes, as slices
-    lo, hi = int(bounds[rank]), int(bounds[rank + 1])
-    out = [x[lo:hi] if isinstance(x, np.ndarray) and x.ndim >= 1 and x.shape[0] == rows else x for x in items]
-    if isinstance(batch, tuple):
-        return tuple(out)
-    return out if isinstance(batch, list) else out[0]
-
-
-def broadcast_object(obj: Any, src: int = 0) -> Any:
-    """``obj`` of process ``src`` on every process (small Python objects: scores, a decision)."""
-    import paddle.distributed as dist
-
-    if world() == 1:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=src)
-    return box[0]
-
-
-def all_gather_object(obj: Any) -> List[Any]:
-    """Every process's ``obj``, in rank order."""
-    import paddle.distributed as dist
-
-    if world() == 1:
-        return [obj]
-    out: List[Any] = []
-    dist.all_gather_object(out, obj)
-    return out
+__all__ = ["broadcast_parameters", "GradientSync", "sparse_parameters"]
 
 
 def broadcast_parameters(model: paddle.nn.Layer, src: int = 0) -> None:

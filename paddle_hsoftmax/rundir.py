@@ -37,6 +37,7 @@ import dataclasses
 import datetime
 import json
 import shutil
+import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -55,16 +56,23 @@ def _now() -> str:
 
 
 def versions() -> Dict[str, str]:
-    """The package's and Paddle's versions (recorded with every run)."""
+    """The package's and Paddle's versions (recorded with every run). Paddle's is read from its
+    installed metadata, without importing it (a word-vector run on the CPU never loads Paddle)."""
+    from importlib import metadata
+
     from . import __version__
 
     out = {"paddle_hsoftmax": __version__}
-    try:
-        import paddle
-
+    paddle = sys.modules.get("paddle")
+    if paddle is not None:
         out["paddle"] = paddle.__version__
-    except ImportError:  # pragma: no cover - Paddle is a dependency
-        pass
+        return out
+    for dist in ("paddlepaddle", "paddlepaddle-gpu"):
+        try:
+            out["paddle"] = metadata.version(dist)
+            break
+        except metadata.PackageNotFoundError:
+            continue
     return out
 
 

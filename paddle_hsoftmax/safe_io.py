@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
@@ -145,16 +146,16 @@ def load_tensors(path: PathLike, what: str = "parameters file") -> Dict[str, np.
 
 # -- nested structures -----------------------------------------------------------------------------
 def _encode(obj: Any, key: str, arrays: Dict[str, np.ndarray]) -> Any:
-    """JSON for ``obj``; tensors go to ``arrays`` under ``key`` (their path in the structure)."""
-    import paddle
-
+    """JSON for ``obj``; tensors go to ``arrays`` under ``key`` (their path in the structure).
+    Paddle is not imported for it: a process without Paddle holds no Paddle tensor."""
+    paddle = sys.modules.get("paddle")
     if obj is None or isinstance(obj, (bool, str)):
         return obj
     if isinstance(obj, int):
         return obj
     if isinstance(obj, float):
         return {"$float": repr(obj)}  # NaN and infinities too; repr round-trips every float exactly
-    if isinstance(obj, paddle.Tensor):
+    if paddle is not None and isinstance(obj, paddle.Tensor):
         arrays[key] = _to_numpy(obj)
         return {"$tensor": key, "as": "paddle"}
     if isinstance(obj, np.ndarray):

@@ -27,14 +27,14 @@ import dataclasses
 import logging
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
-import paddle
-import paddle.distributed as dist
+import numpy as np
 
-from . import distributed
+from . import processes
 from .errors import ConfigError, UserError
 from .export import atomic_path
 from .rundir import RunDir, world_size_mismatch
@@ -165,8 +165,8 @@ class Task:
     selection_mode: str = "max"
     gradient: str = "mean"
     shards_data: bool = False
-    model: paddle.nn.Layer
-    optimizer: Any
+    model: Any  # a paddle.nn.Layer, or any object with state_dict / set_state_dict / named_parameters
+    optimizer: Any  # a Paddle optimizer, or None for a task that updates its parameters itself
 
     def epoch_batches(self, epoch: int) -> Iterator[Any]:
         """This rank's batches of ``epoch``, the same every time for the same seed."""
@@ -179,6 +179,10 @@ class Task:
     def learning_rate(self, progress: float) -> float:
         """Learning rate at ``progress`` in [0, 1] of the whole run (default: the optimizer's own)."""
         return float(self.optimizer.get_lr())
+
+    def set_learning_rate(self, lr: float) -> None:
+        """Take the rate for the next step (default: the optimizer's ``set_lr``)."""
+        self.optimizer.set_lr(lr)
 
     def train_step(self, batch: Any) -> StepResult:
         """Forward and backward on ``batch`` (the trainer steps the optimizer)."""
@@ -228,13 +232,19 @@ def atomic_save(obj: Any, path: Path) -> None:
     For kill tests only: with the environment variable ``PADDLE_HSOFTMAX_SAVE_DELAY=SECONDS`` it
     pauses that long between the complete temporary file and the rename, so that a test can
     aim a kill inside the write (``scripts/reliability.py``)."""
+    import paddle
+
     with atomic_path(path, delay=float(os.environ.get(SAVE_DELAY_ENV) or 0.0)) as tmp:
         paddle.save(obj, str(tmp))  # paddle.save takes a path or a BytesIO: no open file to fsync
 
 
 def rng_state() -> Dict[str, Any]:
     """Paddle's global generators (dropout draws from them): the CPU one, and the current
-    device's when it is not the CPU."""
+    device's when it is not the CPU; nothing in a process that has not imported Paddle (its
+    tasks draw from their own seeded generators)."""
+    paddle = sys.modules.get("paddle")
+    if paddle is None:
+        return {}
     state = {"cpu": paddle.get_rng_state("cpu")}
     device = paddle.get_device()
     if device != "cpu":
@@ -244,7 +254,11 @@ def rng_state() -> Dict[str, Any]:
 
 def set_rng_state(state: Dict[str, Any]) -> None:
     """Restore what :func:`rng_state` returned (a device state is skipped, with a warning, when
-    the run resumes on another kind of device: dropout then draws other masks)."""
+    the run resumes on another kind of device: dropout then draws other masks). Skipped in a
+    process that has not imported Paddle: nothing there draws from Paddle's generators."""
+    paddle = sys.modules.get("paddle")
+    if paddle is None or "cpu" not in state:
+        return
     paddle.set_rng_state(state["cpu"], "cpu")
     if "device" in state:
         kind = paddle.get_device().split(":")[0]
@@ -255,14 +269,21 @@ def set_rng_state(state: Dict[str, Any]) -> None:
                         "will not repeat an uninterrupted one exactly", state["device_kind"], kind)
 
 
-def nonfinite_parameters(model: paddle.nn.Layer) -> List[str]:
-    """Names of ``model``'s parameters holding a NaN or an infinity (one device read in all)."""
-    named = [(n, p) for n, p in model.named_parameters() if p is not None and p.dtype in
-             (paddle.float16, paddle.bfloat16, paddle.float32, paddle.float64)]
-    if not named:
-        return []
-    finite = paddle.stack([paddle.isfinite(p).all() for _, p in named]).numpy()
-    return [n for (n, _), ok in zip(named, finite) if not ok]
+def nonfinite_parameters(model: Any) -> List[str]:
+    """Names of ``model``'s parameters holding a NaN or an infinity (NumPy arrays checked in
+    place; Paddle tensors with one device read in all)."""
+    named = [(n, p) for n, p in model.named_parameters() if p is not None]
+    bad = [n for n, p in named if isinstance(p, np.ndarray) and p.dtype.kind == "f" and not np.isfinite(p).all()]
+    tensors = [(n, p) for n, p in named if not isinstance(p, np.ndarray)]
+    if tensors:
+        import paddle
+
+        tensors = [(n, p) for n, p in tensors if p.dtype in (paddle.float16, paddle.bfloat16, paddle.float32,
+                                                               paddle.float64)]
+    if tensors:
+        finite = paddle.stack([paddle.isfinite(p).all() for _, p in tensors]).numpy()
+        bad += [n for (n, _), ok in zip(tensors, finite) if not ok]
+    return bad
 
 
 class Trainer:
@@ -279,15 +300,14 @@ class Trainer:
         self.run = RunDir(config.output_dir)
         self.out = self.run.path
         self.ckpt_dir = self.run.checkpoints
-        self.rank = dist.get_rank() if dist.is_initialized() else 0
-        self.world = dist.get_world_size() if dist.is_initialized() else 1
+        self.rank, self.world = processes.rank(), processes.world()
         self.writer = None
         self.state = TrainerState()
         self._wall_start: Optional[float] = None
         self._wall_base = 0.0
         self._saved_at: Optional[str] = None  # "epoch E, step S" of the last checkpoint written or read
         self._lr = float("nan")
-        self.sync: Optional[distributed.GradientSync] = None
+        self.sync = None  # a distributed.GradientSync under data parallel
 
     # -- checkpoints -----------------------------------------------------------------------------
     @property
@@ -351,7 +371,7 @@ class Trainer:
         resume_state = task.resume_state()
         if self.world > 1:  # each process's own generators and task state, in rank order
             mine = {"rng": rng_state(), "task": _to_numpy(resume_state)}
-            ranks = distributed.all_gather_object(mine)
+            ranks = processes.all_gather_object(mine)
         if self.rank != 0:
             return
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -441,11 +461,16 @@ class Trainer:
         if self.config.resume:
             self.load_checkpoint(task)
         self.state.world_size = self.world
-        if self.world > 1 and not isinstance(task.model, paddle.DataParallel):
-            # one exchange per step after the backward pass (sparse gradients as rows), from
-            # rank 0's parameters (a resumed run: every rank loaded the same checkpoint)
-            distributed.broadcast_parameters(task.model)
-            self.sync = distributed.GradientSync(task.model)
+        if self.world > 1:
+            import paddle
+
+            from . import distributed
+
+            if not isinstance(task.model, paddle.DataParallel):
+                # one exchange per step after the backward pass (sparse gradients as rows), from
+                # rank 0's parameters (a resumed run: every rank loaded the same checkpoint)
+                distributed.broadcast_parameters(task.model)
+                self.sync = distributed.GradientSync(task.model)
         self._wall_base = float(self.state.wall_seconds)
         self._wall_start = time.perf_counter()
         self.writer = self._open_writer()
@@ -472,13 +497,13 @@ class Trainer:
             if index < skip:
                 continue  # already done before the resume
             if self.world > 1 and not task.shards_data:
-                batch = distributed.split_rows(batch, self.rank, self.world)
+                batch = processes.split_rows(batch, self.rank, self.world)
                 if batch is None:  # fewer rows than processes: every process skips it
                     state.batch = index + 1
                     continue
             t0 = time.perf_counter()
             lr = self._lr = task.learning_rate(min(1.0, state.units / max(total_units, 1.0)))
-            task.optimizer.set_lr(lr)
+            task.set_learning_rate(lr)
             result = task.train_step(batch)
             loss_sum, count, units = result.loss_sum, result.count, result.units
             if self.sync is not None:
@@ -521,7 +546,7 @@ class Trainer:
         self.state.batch = 0
         scores = task.evaluate() if self.rank == 0 else {}
         # every process takes rank 0's scores, so all keep the same best and stop together
-        scores = distributed.broadcast_object(scores) if self.world > 1 else scores
+        scores = processes.broadcast_object(scores) if self.world > 1 else scores
         for name, value in scores.items():
             self._scalar(f"eval/{name}", value, self.state.step)
         self.state.scores = dict(scores)
@@ -556,15 +581,18 @@ class Trainer:
         self.writer.add_hparams(hparams_dict=hp, metrics_list=["train/loss"] + eval_names)
 
 
-def optimizer_state(model: paddle.nn.Layer, optimizer) -> Dict[str, Any]:
+def optimizer_state(model: Any, optimizer) -> Dict[str, Any]:
     """``optimizer.state_dict()`` with each parameter's slots keyed by the parameter's place in
     the model (``{"by_parameter": {"1.weight": {"_moment1_0": ...}}}``) instead of Paddle's
-    process-wide unique name (``linear_3.w_0_moment1_0``).
+    process-wide unique name (``linear_3.w_0_moment1_0``). No optimizer (a task that updates its
+    parameters itself): ``{}``.
 
     Why: the unique names count the layers a process has built, so the second model of a notebook
     (or of any process that built one before) names its parameters ``linear_4...``; a checkpoint
     keyed by the first process's names cannot be resumed there (Paddle: "Optimizer set error,
     embedding_2.w_0_moment1_0 should in state dict"). The model's place names do not change."""
+    if optimizer is None:
+        return {}
     owners = sorted(((p.name, n) for n, p in model.named_parameters()), key=lambda t: -len(t[0]))
     by_parameter: Dict[str, Dict[str, Any]] = {}
     rest: Dict[str, Any] = {}
@@ -577,9 +605,13 @@ def optimizer_state(model: paddle.nn.Layer, optimizer) -> Dict[str, Any]:
     return {**rest, "by_parameter": by_parameter}
 
 
-def set_optimizer_state(model: paddle.nn.Layer, optimizer, state: Dict[str, Any]) -> None:
+def set_optimizer_state(model: Any, optimizer, state: Dict[str, Any]) -> None:
     """Load what :func:`optimizer_state` saved (or an older checkpoint's plain ``state_dict``)
-    into ``optimizer``, under this process's unique parameter names."""
+    into ``optimizer``, under this process's unique parameter names. Plain SGD keeps no state,
+    so a task without an optimizer resumes a Paddle-path word2vec checkpoint and the other way
+    round."""
+    if optimizer is None:
+        return
     state = dict(state)
     unique = {n: p.name for n, p in model.named_parameters()}
     for name, slots in state.pop("by_parameter", {}).items():
@@ -590,7 +622,8 @@ def set_optimizer_state(model: paddle.nn.Layer, optimizer, state: Dict[str, Any]
 
 def _to_numpy(obj: Any) -> Any:
     """``obj`` with every Paddle tensor as a NumPy array (to send between processes)."""
-    if isinstance(obj, paddle.Tensor):
+    paddle = sys.modules.get("paddle")
+    if paddle is not None and isinstance(obj, paddle.Tensor):
         return obj.numpy()
     if isinstance(obj, (list, tuple)):
         return type(obj)(_to_numpy(x) for x in obj)
@@ -599,7 +632,7 @@ def _to_numpy(obj: Any) -> Any:
     return obj
 
 
-def _check_shapes(path: Path, model: paddle.nn.Layer, saved: Dict[str, Any]) -> None:
+def _check_shapes(path: Path, model: Any, saved: Dict[str, Any]) -> None:
     """Refuse a checkpoint whose parameters have other shapes than ``model``'s (``set_state_dict``
     would only warn and leave those parameters as initialised)."""
     differ = []

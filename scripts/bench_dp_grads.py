@@ -56,11 +56,11 @@ def _worker(args) -> None:
     import numpy as np
     import paddle
 
-    from paddle_hsoftmax import distributed
+    from paddle_hsoftmax import distributed, processes
     from paddle_hsoftmax.models.word2vec import Word2Vec
     from paddle_hsoftmax.tree import build_huffman_tree
 
-    rank, world = distributed.init()
+    rank, world = processes.init()
     paddle.set_device("cpu")
     results = []
     for v in args.vocab:
@@ -84,7 +84,7 @@ def _worker(args) -> None:
             centres = rng.choice(V, size=B, p=p)
             contexts = rng.choice(V, size=(B, K), p=p)
             for name, (net, model, sync, opt) in models.items():
-                distributed.barrier()
+                processes.barrier()
                 t0 = time.perf_counter()
                 loss, count = model(paddle.to_tensor(centres), paddle.to_tensor(contexts))
                 loss.backward()

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Exact top-k prediction: the tree search against the dense pass and the full softmax, one run.
 
-Trains the package's bigram model (``paddle_hsoftmax.bigram``: ``Embedding(V, D) ->
+Trains the package's bigram model (``paddle_hsoftmax.tasks.bigram``: ``Embedding(V, D) ->
 HierarchicalSoftmax``, the model of ``python train.py demo``) on People's Daily for one epoch
 (a few seconds), then times, on the hidden states of held-out contexts (``--rows`` of them):
 
@@ -37,7 +37,8 @@ import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from paddle_hsoftmax.bigram import BigramConfig, BigramTask, prepare_bigrams  # noqa: E402
+from paddle_hsoftmax.tasks.bigram import BigramTask, prepare_bigrams  # noqa: E402
+from paddle_hsoftmax.pipeline.configs import BigramConfig  # noqa: E402
 from paddle_hsoftmax.data import read_peoples_daily  # noqa: E402
 from paddle_hsoftmax.output import FullSoftmax  # noqa: E402
 from paddle_hsoftmax.output.registry import build_tree  # noqa: E402

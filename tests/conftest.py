@@ -46,7 +46,7 @@ def pytest_configure(config):
 # needs each, so the second core works during the single-threaded start (the quick suite: 3:04
 # -> under 3 min on 2 idle cores). A test that needs a kernel still loads it itself: the build
 # directory's file lock makes it wait for the background build and then register the library.
-_KERNEL_LOADERS = ("from paddle_hsoftmax import fused; fused.load_word2vec_kernel()",
+_KERNEL_LOADERS = ("from paddle_hsoftmax import word2vec_kernel; word2vec_kernel.load()",
                    "from paddle_hsoftmax import fused; fused.load_hsoftmax_kernel()",
                    "from paddle_hsoftmax.output.tree_search import load_search_kernel; load_search_kernel()")
 _BUILDS = []

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import paddle
 
-from paddle_hsoftmax import distributed
+from paddle_hsoftmax import distributed, processes
 from paddle_hsoftmax.commands.common import load_sentences
 from paddle_hsoftmax.data.vocab import Vocab
 from paddle_hsoftmax.data.windows import EncodedCorpus
@@ -19,7 +19,7 @@ from paddle_hsoftmax.tasks.word2vec import Word2VecTask
 
 corpus_path, out = sys.argv[1], sys.argv[2]
 mode = sys.argv[3] if len(sys.argv) > 3 else "skipgram"
-rank, world = distributed.init()
+rank, world = processes.init()
 sentences, source = load_sentences(corpus_path, "tagged")
 vocab = Vocab.build(sentences, min_count=1, source=source)
 config = Word2VecConfig(dim=8, model=mode, kernel="paddle", node_grad_cap=0, batch_size=64, lr=0.5, seed=3)
@@ -27,7 +27,7 @@ task = Word2VecTask(config, vocab, EncodedCorpus.encode(sentences, vocab))  # on
 distributed.broadcast_parameters(task.model)
 centres, contexts, units = next(iter(task.epoch_batches(0)))
 if world > 1:
-    centres, contexts = distributed.split_rows((centres, contexts), rank, world)
+    centres, contexts = processes.split_rows((centres, contexts), rank, world)
 result = task.train_step((centres, contexts, units))
 sparse = [p.name for p in task.model.parameters() if p.grad is not None and p.grad.is_selected_rows()]
 if world > 1:

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from conftest import write_pd_slice
-from paddle_hsoftmax import distributed
+from paddle_hsoftmax import processes
 from paddle_hsoftmax.cli import main
 from paddle_hsoftmax.safe_io import load_state
 
@@ -138,12 +138,12 @@ QUICK = ["--epochs", "1", "--no-progress", "--dropout", "0"]
 # -- no process group needed ---------------------------------------------------------------------------
 def test_split_rows_shares_every_row_once():
     tokens, lengths, flag = np.arange(14).reshape(7, 2), np.arange(7), True
-    shares = [distributed.split_rows((tokens, lengths, flag), r, 3) for r in range(3)]
+    shares = [processes.split_rows((tokens, lengths, flag), r, 3) for r in range(3)]
     assert [len(s[0]) for s in shares] == [2, 3, 2]
     np.testing.assert_array_equal(np.concatenate([s[0] for s in shares]), tokens)
     np.testing.assert_array_equal(np.concatenate([s[1] for s in shares]), lengths)
     assert all(s[2] is True for s in shares)
-    assert distributed.split_rows((tokens[:2], lengths[:2]), 0, 3) is None  # fewer rows than processes
+    assert processes.split_rows((tokens[:2], lengths[:2]), 0, 3) is None  # fewer rows than processes
 
 
 def test_file_flags_and_their_aliases(files):

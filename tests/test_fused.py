@@ -5,10 +5,11 @@ import paddle
 import pytest
 
 from paddle_hsoftmax import build_balanced_tree, build_huffman_tree
-from paddle_hsoftmax.fused import load_word2vec_kernel, word2vec_hs_step
+from paddle_hsoftmax.word2vec_kernel import available as word2vec_kernel_available
+from paddle_hsoftmax.word2vec_kernel import hs_step as word2vec_hs_step
 from paddle_hsoftmax.models import Word2Vec
 
-pytestmark = pytest.mark.skipif(load_word2vec_kernel() is None, reason="no C++ compiler for the fused kernel")
+pytestmark = pytest.mark.skipif(not word2vec_kernel_available(), reason="no C++ compiler for the fused kernel")
 
 
 def dense(param):

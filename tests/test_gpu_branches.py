@@ -67,7 +67,8 @@ def test_the_layer_picks_the_fused_kernel_on_the_cpu_when_it_builds(monkeypatch)
 
 def test_word2vec_takes_the_paddle_path_on_a_gpu_and_refuses_the_fused_kernel_there(on_gpu):
     def task(kernel):
-        return types.SimpleNamespace(config=types.SimpleNamespace(kernel=kernel), world=1)
+        # the task takes Paddle's current device when Paddle is loaded (here: the patched GPU)
+        return types.SimpleNamespace(config=types.SimpleNamespace(kernel=kernel), world=1, device=paddle.get_device())
 
     assert Word2VecTask._choose_kernel(task("auto")) == "paddle"
     with pytest.raises(ConfigError, match="--kernel fused runs in a single CPU process"):

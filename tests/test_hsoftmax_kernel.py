@@ -14,7 +14,7 @@ import paddle
 import pytest
 
 from conftest import central_difference
-from paddle_hsoftmax import HierarchicalSoftmax, build_balanced_tree, build_huffman_tree, fused
+from paddle_hsoftmax import HierarchicalSoftmax, build, build_balanced_tree, build_huffman_tree, fused, word2vec_kernel
 
 KERNEL = fused.load_hsoftmax_kernel() is not None
 needs_kernel = pytest.mark.skipif(not KERNEL, reason=f"no fused kernel here ({fused._HSOFTMAX.failed})")
@@ -303,19 +303,20 @@ def test_threads_do_not_change_a_bit(monkeypatch):
 
 
 def test_build_key_covers_compiler_flags_and_cpu(monkeypatch):
-    monkeypatch.setattr(fused, "_compiler", lambda: ("/usr/bin/g++", "g++ 12.2.0"))
-    monkeypatch.setattr(fused, "_cpu_features", lambda: "avx2 fma sse4_2")
-    source = fused._CSRC / "hsoftmax.cc"
-    key = fused.build_key(source)
-    assert fused.build_key(source) == key
-    monkeypatch.setattr(fused, "_cpu_features", lambda: "avx2 avx512f fma sse4_2")
-    assert fused.build_key(source) != key  # another CPU: another build
-    monkeypatch.setattr(fused, "_cpu_features", lambda: "avx2 fma sse4_2")
-    monkeypatch.setattr(fused, "_compiler", lambda: ("/usr/bin/g++", "g++ 13.1.0"))
-    assert fused.build_key(source) != key
-    monkeypatch.setattr(fused, "_compiler", lambda: ("/usr/bin/g++", "g++ 12.2.0"))
-    monkeypatch.setattr(fused, "_CFLAGS", fused._CFLAGS + ["-ffast-math"])
-    assert fused.build_key(source) != key
+    monkeypatch.setattr(build, "_compiler", lambda: ("/usr/bin/g++", "g++ 12.2.0"))
+    monkeypatch.setattr(build, "_cpu_features", lambda: "avx2 fma sse4_2")
+    source = build.CSRC / "hsoftmax.cc"
+    key = build.build_key(source)
+    assert build.build_key(source) == key
+    assert build.build_key(source, extra=["3.3.1"]) != key  # a custom op: Paddle's version too
+    monkeypatch.setattr(build, "_cpu_features", lambda: "avx2 avx512f fma sse4_2")
+    assert build.build_key(source) != key  # another CPU: another build
+    monkeypatch.setattr(build, "_cpu_features", lambda: "avx2 fma sse4_2")
+    monkeypatch.setattr(build, "_compiler", lambda: ("/usr/bin/g++", "g++ 13.1.0"))
+    assert build.build_key(source) != key
+    monkeypatch.setattr(build, "_compiler", lambda: ("/usr/bin/g++", "g++ 12.2.0"))
+    monkeypatch.setattr(build, "CFLAGS", build.CFLAGS + ["-ffast-math"])
+    assert build.build_key(source) != key
 
 
 def test_no_compiler_falls_back_with_one_warning(monkeypatch, tmp_path, caplog):
@@ -324,15 +325,15 @@ def test_no_compiler_falls_back_with_one_warning(monkeypatch, tmp_path, caplog):
     monkeypatch.setenv("CXX", str(tmp_path / "no-such-g++"))
     monkeypatch.setenv("PADDLE_HSOFTMAX_BUILD_DIR", str(tmp_path / "build"))
     monkeypatch.setattr(fused, "_HSOFTMAX", fused._Kernel("hs_test", fused._CSRC / "hsoftmax.cc", "hs"))
-    monkeypatch.setattr(fused, "_WORD2VEC", fused._Kernel("w2v_test", fused._SOURCE, "w2v"))
-    monkeypatch.setattr(fused, "_toolchain_warned", False)
+    monkeypatch.setattr(word2vec_kernel, "_LIBRARY", word2vec_kernel._Library("w2v_test"))
+    monkeypatch.setattr(build, "_toolchain_warned", False)
     tree = make_tree("huffman")
     h, target, weights = batch(N=7)
-    with caplog.at_level(logging.WARNING, logger="paddle_hsoftmax.fused"):
+    with caplog.at_level(logging.WARNING, logger="paddle_hsoftmax"):
         out = run(make_layer(tree, "auto"), h, target, weights)
-        assert fused.load_word2vec_kernel() is None
+        assert word2vec_kernel.load() is None
         out2 = run(make_layer(tree, "auto"), h, target, weights)
-    records = [r for r in caplog.records if r.name == "paddle_hsoftmax.fused"]
+    records = [r for r in caplog.records if r.name.startswith("paddle_hsoftmax")]
     assert len(records) == 1 and records[0].levelno == logging.WARNING
     assert "no-such-g++" in records[0].getMessage() and "error:" not in records[0].getMessage()
     ref = run(make_layer(tree, "paddle"), h, target, weights)
@@ -351,7 +352,7 @@ def test_no_compiler_in_a_real_process_prints_one_line(tmp_path):
         """
         import numpy as np, paddle
         from paddle_hsoftmax import HierarchicalSoftmax, build_huffman_tree
-        from paddle_hsoftmax.fused import load_word2vec_kernel
+        from paddle_hsoftmax.word2vec_kernel import load as load_word2vec_kernel
         layer = HierarchicalSoftmax(8, build_huffman_tree(np.arange(50, 0, -1)))
         h = paddle.randn([16, 8]); h.stop_gradient = False
         layer(h, paddle.arange(16)).sum().backward()

@@ -128,7 +128,7 @@ def test_resume_gives_identical_parameters(kernel, pd_slice, tmp_path):
     trainer = Trainer(TrainerConfig(str(tmp_path / "b"), epochs=2, progress=False, resume=True))
     trainer.fit(resumed)
     for (name, a), (_, b) in zip(full.net.state_dict().items(), resumed.net.state_dict().items()):
-        assert np.array_equal(a.numpy(), b.numpy()), name
+        assert np.array_equal(np.asarray(a), np.asarray(b)), name  # NumPy (fused) or Paddle tensors
     assert calls["n"] == 12 and trainer.state.epoch == 2
 
 

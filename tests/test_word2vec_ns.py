@@ -9,10 +9,13 @@ import pytest
 from paddle_hsoftmax import build_huffman_tree
 from paddle_hsoftmax.cli import main
 from paddle_hsoftmax.data.windows import split_stream, unigram_table, window_contexts
-from paddle_hsoftmax.fused import load_word2vec_kernel, word2vec_hs_step, word2vec_ns_step, word2vec_train_tokens
+from paddle_hsoftmax.word2vec_kernel import available as word2vec_kernel_available
+from paddle_hsoftmax.word2vec_kernel import hs_step as word2vec_hs_step
+from paddle_hsoftmax.word2vec_kernel import ns_step as word2vec_ns_step
+from paddle_hsoftmax.word2vec_kernel import train_tokens as word2vec_train_tokens
 from paddle_hsoftmax.models import Word2Vec
 
-needs_kernel = pytest.mark.skipif(load_word2vec_kernel() is None, reason="no C++ compiler for the fused kernel")
+needs_kernel = pytest.mark.skipif(not word2vec_kernel_available(), reason="no C++ compiler for the fused kernel")
 
 
 def ns_reference(syn0, syn1, centres, contexts, negatives, cbow):

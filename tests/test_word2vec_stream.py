@@ -125,3 +125,63 @@ def test_negative_sampling_learns_alike_with_both_kernels(model, text_corpus):
             got[kernel] = Trainer(TrainerConfig(d, epochs=2, progress=False)).fit(task)["heldin_ns_loss_per_pair"]
         assert got[kernel] < untrained - 1.0, (kernel, untrained, got[kernel])
     assert abs(got["fused"] - got["paddle"]) < 0.1, got
+
+
+def test_a_cpu_run_never_imports_paddle_and_resumes_on_the_paddle_path(text_corpus, tmp_path):
+    """What `python train.py` does on a CPU: the C loop on NumPy arrays, in a process that never
+    imports Paddle (a real process: pytest's own has Paddle loaded). Its checkpoint uses the Paddle
+    model's names, so the Paddle path resumes it (one more epoch) and the other way round."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from paddle_hsoftmax import word2vec_kernel
+
+    if not word2vec_kernel.available():
+        pytest.skip("no C++ compiler for the fused kernel")
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / "run"
+    script = (
+        "import sys; from paddle_hsoftmax.cli import main; "
+        f"rc = main(['word2vec', '--corpus', {str(text_corpus)!r}, '--output-dir', {str(out)!r}, '--epochs', '1', "
+        + ", ".join(repr(a) for a in SMALL) + "]); "
+        "print('rc', rc, 'paddle', 'paddle' in sys.modules)"
+    )
+    env = dict(os.environ, PYTHONPATH=str(repo) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "rc 0 paddle False", proc.stdout + proc.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["kernel"] == "fused"
+    saved = load_state(out / "checkpoints" / "last.pdckpt")["model"]
+    assert {"embedding.weight", "output.weight"} <= set(saved)
+    # the Paddle path takes the fused run's checkpoint (epoch 2 of 2) and lowers the held-in NLL
+    assert main(["word2vec", "--corpus", str(text_corpus), "--output-dir", str(out), "--epochs", "2", "--resume",
+                 "--kernel", "paddle"] + SMALL) == 0
+    resumed = json.loads((out / "metrics.json").read_text())
+    assert resumed["kernel"] == "paddle"
+    assert resumed["heldin_nll_per_pair"] < metrics["heldin_nll_per_pair"]
+
+
+@pytest.mark.parametrize("max_sentence", [10_000, 3])
+def test_one_pass_equals_count_then_encode(text_corpus, tmp_path, monkeypatch, max_sentence):
+    """The one-pass build gives the vocabulary (ties included) and the byte-identical stream of
+    Vocab.build + encode_to_file: on real text, with sentences cut short, with lines that lose every
+    word (out-of-vocabulary) and a block boundary inside the text."""
+    from paddle_hsoftmax.data.text import iter_sentences
+
+    monkeypatch.setattr(windows, "MAX_SENTENCE", max_sentence)
+    monkeypatch.setattr(windows, "ENCODE_BLOCK", 97)  # blocks end inside sentences, some longer than a block
+    lines = list(iter_sentences(text_corpus, "whitespace"))[:600]
+    lines[5:5] = [["rare1", "rare2"], [], ["rare3"] * 7]  # left empty by min_count 3
+    for min_count, max_vocab in ((3, None), (1, 50)):
+        vocab = Vocab.build(lines, min_count=min_count, max_vocab=max_vocab)
+        ref = EncodedCorpus.encode_to_file(lines, vocab, tmp_path / "ref.ids")
+        got_vocab, got = EncodedCorpus.count_and_encode_to_file(iter(lines), tmp_path / "one.ids",
+                                                                min_count=min_count, max_vocab=max_vocab)
+        assert got_vocab.words == vocab.words and got_vocab.counts.tolist() == vocab.counts.tolist()
+        assert got_vocab.total_tokens == vocab.total_tokens
+        assert (tmp_path / "one.ids").read_bytes() == (tmp_path / "ref.ids").read_bytes()
+        assert got.meta() == ref.meta()
+        assert not (tmp_path / "one.ids.first").exists()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, List, Mapping, Optional, Tuple, Type
+from typing import Any, List, Optional, Tuple, Type
 
 from ..config import add_arguments, compose
 from ..data import read_peoples_daily
@@ -53,19 +53,20 @@ def read_settings(args: argparse.Namespace) -> Tuple[Any, Optional[RunOptions]]:
     return config, options
 
 
-def check_run(kind: str, config: Any, options: RunOptions, threads: Optional[int] = None) -> RunDir:
+def check_run(kind: str, config: Any, options: RunOptions, threads: Optional[int] = None,
+              paddle: bool = True) -> RunDir:
     """Set up the device, join the launcher's processes (``paddle.distributed.launch``: each
     process then gets ``cores / processes`` math threads), and refuse (read-only) what the output
     directory does not allow (math threads: ``$OMP_NUM_THREADS`` when it is set), a ``--batch-size`` below the number of processes (``--batch-size``
     is the global batch, each process takes its rows) and a ``--resume`` with another number of
-    processes than the run's."""
+    processes than the run's. ``paddle=False`` (one process that trains without Paddle: word
+    vectors with the C loop): no device or math threads to set up, and Paddle is not imported."""
     import os
 
-    from .. import distributed
+    from .. import processes
     from ..errors import ConfigError
-    from ..runtime import setup
 
-    world = distributed.launched_world()
+    world = processes.launched_world()
     batch = getattr(config, "batch_size", None)
     if world > 1 and isinstance(batch, int) and batch < world:
         raise ConfigError(f"--batch-size {batch} is smaller than the {world} processes: it is the global batch "
@@ -75,8 +76,11 @@ def check_run(kind: str, config: Any, options: RunOptions, threads: Optional[int
             threads = max(1, int(os.environ["OMP_NUM_THREADS"]))
         except (KeyError, ValueError):
             threads = max(1, (os.cpu_count() or 1) // world)
-    setup(options.device, threads)
-    distributed.init()
+    if paddle or world > 1:
+        from ..runtime import setup
+
+        setup(options.device, threads)
+    processes.init()
     run = RunDir(options.output_dir)
     run.check(options.resume, options.overwrite, kind=kind, config=config, world_size=world)
     return run
@@ -86,23 +90,23 @@ def start_run(run: RunDir, kind: str, config: Any, options: RunOptions) -> RunDi
     """Create (or, with ``--overwrite``, clear) the run directory and write ``run.json`` (rank 0;
     under the launcher every process waits until it is done, and none starts before all have
     checked the directory)."""
-    from .. import distributed
+    from .. import processes
 
-    distributed.barrier()
-    if distributed.rank() == 0:
+    processes.barrier()
+    if processes.rank() == 0:
         run.prepare(options.resume, options.overwrite)
-        run.start(kind, config, resume=options.resume, world_size=distributed.world())
-    distributed.barrier()
+        run.start(kind, config, resume=options.resume, world_size=processes.world())
+    processes.barrier()
     return run
 
 
 def refuse_launcher(command: str) -> None:
     """A command that is not data-parallel refuses to run under ``paddle.distributed.launch``
     (N processes would each do the whole job and write the same files)."""
-    from .. import distributed
+    from .. import processes
     from ..errors import ConfigError
 
-    world = distributed.launched_world()
+    world = processes.launched_world()
     if world > 1:
         raise ConfigError(f"`train.py {command}` runs in one process, not under paddle.distributed.launch "
                           f"({world} processes were launched); run it as `python train.py {command} ...`")

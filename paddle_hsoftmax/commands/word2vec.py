@@ -6,7 +6,8 @@ Settings: :class:`~paddle_hsoftmax.pipeline.configs.Word2VecConfig`. Outputs in 
 read a piece at a time while training; its source file's size, time and sha256),
 ``checkpoints/last.pdckpt``, ``run.json``, ``metrics.json`` and ``vdl/``.
 
-Streaming: the text is read twice (count the words, then write ``corpus.ids``), never held in
+Streaming: the text is read once (counted and written to ``corpus.ids`` in one pass,
+:meth:`~paddle_hsoftmax.data.windows.EncodedCorpus.count_and_encode_to_file`), never held in
 memory; a text that changes while a run trains stops it at the next epoch (checked at each
 epoch's start, and its sha256 on ``--resume``), the last checkpoint kept.
 A directory that already holds a finished run (``metrics.json``) is refused unless ``--resume``
@@ -22,7 +23,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Iterable, Optional, Sequence, Tuple
 
 from ..data.text import CorpusError
 from ..pipeline.configs import Word2VecConfig
@@ -45,8 +46,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    import paddle.distributed as dist
-
+    from .. import processes, word2vec_kernel
     from ..data.vocab import Vocab
     from ..data.windows import EncodedCorpus
     from ..export import write_word2vec_binary, write_word2vec_text
@@ -55,8 +55,11 @@ def run(args) -> int:
 
     wall_start = time.perf_counter()
     config, options = read_settings(args)
-    run_dir = check_run("word2vec", config, options)  # joins the launcher's processes, if any
-    rank, world = dist.get_rank() if dist.is_initialized() else 0, dist.get_world_size() if dist.is_initialized() else 1
+    # one CPU process with the C loop needs no Paddle: it is then never imported (1.4 s and ~300 MiB)
+    paddle_free = (options.device.strip().lower() == "cpu" and processes.launched_world() == 1
+                   and config.kernel != "paddle" and word2vec_kernel.available())
+    run_dir = check_run("word2vec", config, options, paddle=not paddle_free)  # joins the launcher's processes
+    rank, world = processes.rank(), processes.world()
 
     sentences, source, source_file = corpus_sentences(config)
     meta_path, ids_path = run_dir.path / CORPUS_META, run_dir.path / CORPUS_IDS
@@ -64,17 +67,20 @@ def run(args) -> int:
     if meta is not None and meta.get("source"):
         # the same bytes (sha256) as when the run started; their current size and time from now on
         meta["source"] = _check_unchanged_since_start(meta["source"], meta_path)
-    vocab = Vocab.build(sentences(), min_count=config.min_count, max_vocab=config.max_vocab, source=source)
     pending = None
+    counted = dict(min_count=config.min_count, max_vocab=config.max_vocab)
+    if world > 1 or meta is not None:
+        vocab = Vocab.build(sentences(), source=source, **counted)
     if world > 1:  # each process holds the corpus (the Paddle path's data parallelism)
         corpus = EncodedCorpus.encode(sentences(), vocab)
     elif meta is not None and meta.get("vocab_size") == len(vocab) and ids_path.is_file():
         corpus = EncodedCorpus.from_meta(ids_path, meta)  # --resume: the run's own token-id file
         pending = False
-    else:
+    else:  # count and encode in one pass over the text
         pending = _temporary_ids_file(run_dir.path)
         try:
-            corpus = EncodedCorpus.encode_to_file(sentences(), vocab, pending, source=source_file)
+            vocab, corpus = EncodedCorpus.count_and_encode_to_file(sentences(), pending, source_name=source,
+                                                                   source=source_file, **counted)
         except BaseException:
             pending.unlink(missing_ok=True)
             raise
@@ -83,7 +89,7 @@ def run(args) -> int:
             pending.unlink(missing_ok=True)
         raise CorpusError(f"{source}: fewer than 2 in-vocabulary tokens")
     try:
-        task = Word2VecTask(config, vocab, corpus, rank=rank, world=world)
+        task = Word2VecTask(config, vocab, corpus, rank=rank, world=world, device="cpu" if paddle_free else None)
         start_run(run_dir, "word2vec", config, options)  # rank 0 writes; every process waits for it
     except BaseException:
         if pending:

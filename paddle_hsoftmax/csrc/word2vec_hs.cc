@@ -1,4 +1,4 @@
-// Fused word2vec training (CPU): word2vec.c's inner loop as Paddle custom operators, with
+// Fused word2vec training (CPU): word2vec.c's inner loop as a plain C library (no Paddle), with
 // hierarchical softmax (HsOut) or negative sampling (NsOut).
 //
 // For each centre word, plain SGD updates in place:
@@ -10,8 +10,9 @@
 //       f = h . syn1[n];  g = alpha * (b - sigmoid(f))
 //       neu1e += g * syn1[n];  syn1[n] += g * h
 //   then syn0[c] += neu1e for the context word(s).
-// Ops: word2vec_hs_step / word2vec_ns_step take given centres and context windows (built in
-// NumPy; the deterministic shards below); word2vec_train_tokens takes a piece of the corpus's
+// Entry points (extern "C", at the end): phs_w2v_hs_step / phs_w2v_ns_step take given centres
+// and context windows (built in NumPy; the deterministic shards below); phs_w2v_train_tokens
+// takes a piece of the corpus's
 // token stream and does all of word2vec.c's loop itself: subsampling, dynamic windows, negative
 // draws, alpha decaying linearly over the piece (nothing per token in Python).
 // Stats returned: [sum of the exact pair losses of every loss_stride-th centre, each computed
@@ -34,18 +35,69 @@
 #include <cmath>
 #include <algorithm>
 #include <cstdint>
-#include <initializer_list>
 #include <mutex>
 #include <vector>
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-
-#include "paddle/extension.h"
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 namespace {
 
+// The vector kernels (D floats, D = 100 by default): with AVX-512, two accumulators and a masked
+// tail (no scalar remainder: 100 = 6 x 16 + 4); elsewhere the compiler's own vectorisation.
+#if defined(__AVX512F__)
+inline __mmask16 tail_mask(int64_t left) { return static_cast<__mmask16>((1u << left) - 1u); }
+
+inline float dot(const float* a, const float* b, int64_t n) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+  }
+  if (i + 16 <= n) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+    i += 16;
+  }
+  if (i < n) {
+    const __mmask16 m = tail_mask(n - i);
+    s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s1);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+inline void axpy(float g, const float* x, float* y, int64_t n) {
+  const __m512 vg = _mm512_set1_ps(g);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_fmadd_ps(vg, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+  if (i < n) {
+    const __mmask16 m = tail_mask(n - i);
+    _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(vg, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i)));
+  }
+}
+
+// acc += g * u, then u += g * h (u read once): one output row's update and its share of the
+// input's, in word2vec.c's order
+inline void axpy_pair(float g, float* u, const float* h, float* acc, int64_t n) {
+  const __m512 vg = _mm512_set1_ps(g);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 vu = _mm512_loadu_ps(u + i);
+    _mm512_storeu_ps(acc + i, _mm512_fmadd_ps(vg, vu, _mm512_loadu_ps(acc + i)));
+    _mm512_storeu_ps(u + i, _mm512_fmadd_ps(vg, _mm512_loadu_ps(h + i), vu));
+  }
+  if (i < n) {
+    const __mmask16 m = tail_mask(n - i);
+    const __m512 vu = _mm512_maskz_loadu_ps(m, u + i);
+    _mm512_mask_storeu_ps(acc + i, m, _mm512_fmadd_ps(vg, vu, _mm512_maskz_loadu_ps(m, acc + i)));
+    _mm512_mask_storeu_ps(u + i, m, _mm512_fmadd_ps(vg, _mm512_maskz_loadu_ps(m, h + i), vu));
+  }
+}
+#else
 inline float dot(const float* a, const float* b, int64_t n) {
   float s = 0.f;
 #pragma omp simd reduction(+ : s)
@@ -57,6 +109,16 @@ inline void axpy(float g, const float* x, float* y, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) y[i] += g * x[i];
 }
+
+inline void axpy_pair(float g, float* u, const float* h, float* acc, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = u[i];
+    acc[i] += g * v;
+    u[i] = v + g * h[i];
+  }
+}
+#endif
 
 // word2vec.c's sigmoid table: 1000 values over [-6, 6], used by the updates of the centres whose
 // loss is not logged (those use the exact sigmoid, so the logged loss and the tests stay exact);
@@ -104,6 +166,8 @@ struct Rng {
 // sigmoid(f) and log(1 + exp(-|f|)). With max_exp > 0, nodes with |f| >= max_exp get no update
 // (word2vec.c and gensim skip them with max_exp = 6: the gradient there is below 0.25% of
 // alpha); the loss still counts them.
+constexpr int64_t kPathBlock = 64;  // path nodes scored together (longer paths: in blocks)
+
 struct HsOut {
   const int64_t* pn;
   const int64_t* pc;
@@ -115,25 +179,33 @@ struct HsOut {
                Rng&, const int64_t*) const {
     const int64_t* nodes = pn + w * L;
     const int64_t* codes = pc + w * L;
+    int64_t n = 0;
+    while (n < L && codes[n] >= 0) ++n;
+    // The path's nodes are distinct rows and h does not change along the walk, so every score
+    // f = h . v_node can be taken before any update (the same values word2vec.c's node-by-node
+    // loop computes): the dot products are independent, and overlap in the pipeline.
+    float f[kPathBlock], g[kPathBlock];
     float nll = 0.f;
-    for (int64_t d = 0; d < L && codes[d] >= 0; ++d) {
-      float* l2 = row1(nodes[d]);
-      const float f = dot(h, l2, D);
-      const bool saturated = max_exp > 0.f && std::fabs(f) >= max_exp;
-      if (saturated && !with_loss) continue;
-      const bool right = codes[d] > 0;
-      float sig;
-      if (with_loss) {
-        const float e = std::exp(-std::fabs(f));
-        sig = f >= 0.f ? 1.f / (1.f + e) : e / (1.f + e);
-        nll += neg_log_sigmoid(right ? f : -f, e);  // z = f right, -f left
-      } else {
-        sig = table_sigmoid(f);
+    for (int64_t start = 0; start < n; start += kPathBlock) {
+      const int64_t m = std::min<int64_t>(kPathBlock, n - start);
+      for (int64_t d = 0; d < m; ++d) f[d] = dot(h, row1(nodes[start + d]), D);
+      for (int64_t d = 0; d < m; ++d) {
+        const bool right = codes[start + d] > 0;
+        const bool saturated = max_exp > 0.f && std::fabs(f[d]) >= max_exp;
+        float sig;
+        if (with_loss) {
+          const float e = std::exp(-std::fabs(f[d]));
+          sig = f[d] >= 0.f ? 1.f / (1.f + e) : e / (1.f + e);
+          nll += neg_log_sigmoid(right ? f[d] : -f[d], e);  // z = f right, -f left
+        } else {
+          sig = saturated ? 0.f : table_sigmoid(f[d]);
+        }
+        g[d] = saturated ? 0.f : alpha * ((right ? 1.f : 0.f) - sig);
       }
-      if (saturated) continue;
-      const float g = alpha * ((right ? 1.f : 0.f) - sig);
-      axpy(g, l2, neu1e, D);
-      axpy(g, h, l2, D);
+      // row1 again: a shard's view may have moved its rows while the block's rows were added
+      for (int64_t d = 0; d < m; ++d) {
+        if (g[d] != 0.f) axpy_pair(g[d], row1(nodes[start + d]), h, neu1e, D);
+      }
     }
     return nll;
   }
@@ -171,8 +243,7 @@ struct NsOut {
         sig = table_sigmoid(f);
       }
       const float g = alpha * ((d == 0 ? 1.f : 0.f) - sig);
-      axpy(g, u, neu1e, D);
-      axpy(g, h, u, D);
+      axpy_pair(g, u, h, neu1e, D);
     }
     return loss;
   }
@@ -422,141 +493,70 @@ void train_tokens(float* s0, float* s1, int64_t V, int64_t D, const int32_t* tok
   kept += kp;
 }
 
-paddle::Tensor stats_tensor(std::initializer_list<double> values) {
-  auto stats = paddle::full({static_cast<int64_t>(values.size())}, 0.0, paddle::DataType::FLOAT64,
-                            paddle::CPUPlace());
-  double* out = stats.data<double>();
-  for (double v : values) *out++ = v;
-  return stats;
-}
-
-void check_tables(const paddle::Tensor& syn0, const paddle::Tensor& syn1) {
-  PD_CHECK(syn0.is_cpu() && syn1.is_cpu(), "word2vec kernels run on CPU tensors only");
-  PD_CHECK(syn0.dtype() == paddle::DataType::FLOAT32 && syn1.dtype() == paddle::DataType::FLOAT32,
-           "syn0 and syn1 must be float32");
-  PD_CHECK(syn1.shape()[1] == syn0.shape()[1], "syn0 and syn1 must have the same width");
-}
-
 }  // namespace
 
-std::vector<paddle::Tensor> Word2VecHsStep(paddle::Tensor& syn0, paddle::Tensor& syn1,
-                                           const paddle::Tensor& path_nodes,
-                                           const paddle::Tensor& path_codes,
-                                           const paddle::Tensor& centres,
-                                           const paddle::Tensor& contexts, float alpha, bool cbow,
-                                           int threads, int loss_stride, float max_exp,
-                                           int shards, int round_centres) {
-  check_tables(syn0, syn1);
-  PD_CHECK(path_nodes.dtype() == paddle::DataType::INT64 && path_codes.dtype() == paddle::DataType::INT64 &&
-               centres.dtype() == paddle::DataType::INT64 && contexts.dtype() == paddle::DataType::INT64,
-           "path tables, centres and contexts must be int64");
-  const int64_t V = syn0.shape()[0], D = syn0.shape()[1];
-  const int64_t N = centres.shape()[0], K = contexts.shape()[1];
-  PD_CHECK(syn1.shape()[0] == V - 1, "syn1 must be [V-1, D]");
-  PD_CHECK(path_nodes.shape()[0] == V && path_codes.shape()[0] == V, "path tables must have V rows");
-  PD_CHECK(contexts.shape()[0] == N, "contexts must have one row per centre");
-  const HsOut out{path_nodes.data<int64_t>(), path_codes.data<int64_t>(), path_nodes.shape()[1], max_exp};
+// The C ABI, loaded with ctypes (paddle_hsoftmax/word2vec_kernel.py), so that a word2vec run
+// needs neither Paddle's headers to build nor Paddle itself to run: the Python side checks
+// dtypes and shapes and passes raw pointers to C-contiguous arrays (NumPy arrays or Paddle CPU
+// tensors, updated in place). Stats are written to `stats`: [loss, pairs in it, all pairs
+// (, kept tokens)]. Each returns 0.
+extern "C" {
+
+int phs_w2v_hs_step(float* syn0, float* syn1, int64_t V, int64_t D, const int64_t* path_nodes,
+                    const int64_t* path_codes, int64_t L, const int64_t* centres, const int64_t* contexts,
+                    int64_t N, int64_t K, float alpha, int cbow, int threads, int loss_stride, float max_exp,
+                    int shards, int round_centres, double* stats) {
+  const HsOut out{path_nodes, path_codes, L, max_exp};
   double loss = 0.0;
   int64_t pairs = 0, loss_pairs = 0;
-  centre_batch(syn0.data<float>(), syn1.data<float>(), V, V - 1, D, centres.data<int64_t>(),
-               contexts.data<int64_t>(), N, K, cbow, out, alpha, threads > 0 ? threads : 1,
+  centre_batch(syn0, syn1, V, V - 1, D, centres, contexts, N, K, cbow != 0, out, alpha, threads > 0 ? threads : 1,
                loss_stride > 0 ? loss_stride : 1, shards, round_centres, 0, nullptr, 0, loss, pairs, loss_pairs);
-  return {stats_tensor({loss, static_cast<double>(loss_pairs), static_cast<double>(pairs)})};
+  stats[0] = loss, stats[1] = static_cast<double>(loss_pairs), stats[2] = static_cast<double>(pairs);
+  return 0;
 }
 
 // Negative sampling over given centres and contexts: syn1 is syn1neg [V, D]; table: the
-// unigram^0.75 table (int32); negatives: [N, K, negative] (skip-gram) or [N, negative] (CBOW)
-// fixed draws (-1 = none), or an empty tensor to draw from the table with Rng(seed, centre).
-std::vector<paddle::Tensor> Word2VecNsStep(paddle::Tensor& syn0, paddle::Tensor& syn1, const paddle::Tensor& table,
-                                           const paddle::Tensor& centres, const paddle::Tensor& contexts,
-                                           const paddle::Tensor& negatives, float alpha, bool cbow, int threads,
-                                           int loss_stride, int negative, int seed, int shards,
-                                           int round_centres) {
-  check_tables(syn0, syn1);
-  PD_CHECK(table.dtype() == paddle::DataType::INT32, "the negative-sampling table must be int32");
-  PD_CHECK(centres.dtype() == paddle::DataType::INT64 && contexts.dtype() == paddle::DataType::INT64 &&
-               negatives.dtype() == paddle::DataType::INT64,
-           "centres, contexts and negatives must be int64");
-  const int64_t V = syn0.shape()[0], D = syn0.shape()[1];
-  const int64_t N = centres.shape()[0], K = contexts.shape()[1];
-  PD_CHECK(syn1.shape()[0] == V, "syn1neg must be [V, D]");
-  PD_CHECK(contexts.shape()[0] == N, "contexts must have one row per centre");
-  PD_CHECK(negative >= 1, "negative must be >= 1");
-  const bool fixed = negatives.numel() > 0;
-  if (fixed) {
-    PD_CHECK(negatives.numel() == N * (cbow ? 1 : K) * negative,
-             "negatives must be [N, K, negative] (skip-gram) or [N, negative] (CBOW)");
-  } else {
-    PD_CHECK(table.numel() > 0, "an empty negative-sampling table");
-  }
-  const NsOut out{table.data<int32_t>(), table.numel(), negative};
+// unigram^0.75 table; negatives: [N, K, negative] (skip-gram) or [N, negative] (CBOW) fixed
+// draws (-1 = none), or null to draw from the table with Rng(seed, centre).
+int phs_w2v_ns_step(float* syn0, float* syn1, int64_t V, int64_t D, const int32_t* table, int64_t table_size,
+                    const int64_t* centres, const int64_t* contexts, const int64_t* negatives, int64_t N, int64_t K,
+                    float alpha, int cbow, int threads, int loss_stride, int negative, int seed, int shards,
+                    int round_centres, double* stats) {
+  const NsOut out{table, table_size, negative};
   double loss = 0.0;
   int64_t pairs = 0, loss_pairs = 0;
-  centre_batch(syn0.data<float>(), syn1.data<float>(), V, V, D, centres.data<int64_t>(), contexts.data<int64_t>(),
-               N, K, cbow, out, alpha, threads > 0 ? threads : 1, loss_stride > 0 ? loss_stride : 1, shards,
-               round_centres, static_cast<uint64_t>(static_cast<uint32_t>(seed)),
-               fixed ? negatives.data<int64_t>() : nullptr, negative, loss, pairs, loss_pairs);
-  return {stats_tensor({loss, static_cast<double>(loss_pairs), static_cast<double>(pairs)})};
+  centre_batch(syn0, syn1, V, V, D, centres, contexts, N, K, cbow != 0, out, alpha, threads > 0 ? threads : 1,
+               loss_stride > 0 ? loss_stride : 1, shards, round_centres,
+               static_cast<uint64_t>(static_cast<uint32_t>(seed)), negatives, negative, loss, pairs, loss_pairs);
+  stats[0] = loss, stats[1] = static_cast<double>(loss_pairs), stats[2] = static_cast<double>(pairs);
+  return 0;
 }
 
-// word2vec.c's loop over a piece of the corpus (see train_tokens), hierarchical softmax
-// (negative == 0: path tables, syn1 [V-1, D]) or negative sampling (negative >= 1: table,
-// syn1neg [V, D]). Stats: [loss, pairs in it, all pairs, tokens kept by subsampling].
-std::vector<paddle::Tensor> Word2VecTrainTokens(paddle::Tensor& syn0, paddle::Tensor& syn1,
-                                                const paddle::Tensor& path_nodes, const paddle::Tensor& path_codes,
-                                                const paddle::Tensor& table, const paddle::Tensor& tokens,
-                                                const paddle::Tensor& keep, int window, bool cbow, float alpha0,
-                                                float alpha1, int threads, int loss_stride, float max_exp,
-                                                int negative, int seed) {
-  check_tables(syn0, syn1);
-  PD_CHECK(tokens.dtype() == paddle::DataType::INT32 && keep.dtype() == paddle::DataType::FLOAT32,
-           "tokens must be int32 and keep float32");
-  const int64_t V = syn0.shape()[0], D = syn0.shape()[1];
-  PD_CHECK(keep.numel() == V, "keep must have V entries");
+// word2vec.c's loop over a piece of the corpus (see train_tokens): hierarchical softmax with
+// negative == 0 (path tables [V, L], syn1 [V-1, D]), negative sampling with negative >= 1 (table,
+// syn1neg [V, D]).
+int phs_w2v_train_tokens(float* syn0, float* syn1, int64_t V, int64_t D, const int64_t* path_nodes,
+                         const int64_t* path_codes, int64_t L, const int32_t* table, int64_t table_size,
+                         const int32_t* tokens, int64_t T, const float* keep, int window, int cbow, float alpha0,
+                         float alpha1, int threads, int loss_stride, float max_exp, int negative, int seed,
+                         double* stats) {
   double loss = 0.0;
   int64_t pairs = 0, loss_pairs = 0, kept = 0;
   const int nt = threads > 0 ? threads : 1;
   const int64_t stride = loss_stride > 0 ? loss_stride : 1;
   const uint64_t s = static_cast<uint64_t>(static_cast<uint32_t>(seed));
   if (negative > 0) {
-    PD_CHECK(syn1.shape()[0] == V, "syn1neg must be [V, D]");
-    PD_CHECK(table.dtype() == paddle::DataType::INT32 && table.numel() > 0, "an empty negative-sampling table");
-    const NsOut out{table.data<int32_t>(), table.numel(), negative};
-    train_tokens(syn0.data<float>(), syn1.data<float>(), V, D, tokens.data<int32_t>(), tokens.numel(),
-                 keep.data<float>(), window, cbow, out, alpha0, alpha1, nt, stride, s, loss, pairs, loss_pairs, kept);
+    const NsOut out{table, table_size, negative};
+    train_tokens(syn0, syn1, V, D, tokens, T, keep, window, cbow != 0, out, alpha0, alpha1, nt, stride, s, loss,
+                 pairs, loss_pairs, kept);
   } else {
-    PD_CHECK(syn1.shape()[0] == V - 1, "syn1 must be [V-1, D]");
-    PD_CHECK(path_nodes.dtype() == paddle::DataType::INT64 && path_codes.dtype() == paddle::DataType::INT64 &&
-                 path_nodes.shape()[0] == V && path_codes.shape()[0] == V,
-             "path tables must be int64 with V rows");
-    const HsOut out{path_nodes.data<int64_t>(), path_codes.data<int64_t>(), path_nodes.shape()[1], max_exp};
-    train_tokens(syn0.data<float>(), syn1.data<float>(), V, D, tokens.data<int32_t>(), tokens.numel(),
-                 keep.data<float>(), window, cbow, out, alpha0, alpha1, nt, stride, s, loss, pairs, loss_pairs, kept);
+    const HsOut out{path_nodes, path_codes, L, max_exp};
+    train_tokens(syn0, syn1, V, D, tokens, T, keep, window, cbow != 0, out, alpha0, alpha1, nt, stride, s, loss,
+                 pairs, loss_pairs, kept);
   }
-  return {stats_tensor({loss, static_cast<double>(loss_pairs), static_cast<double>(pairs), static_cast<double>(kept)})};
+  stats[0] = loss, stats[1] = static_cast<double>(loss_pairs), stats[2] = static_cast<double>(pairs);
+  stats[3] = static_cast<double>(kept);
+  return 0;
 }
 
-PD_BUILD_OP(word2vec_hs_step)
-    .Inputs({"Syn0", "Syn1", "PathNodes", "PathCodes", "Centres", "Contexts"})
-    .Outputs({"Syn0Out", "Syn1Out", "Stats"})
-    .Attrs({"alpha: float", "cbow: bool", "threads: int", "loss_stride: int", "max_exp: float",
-            "shards: int",
-            "round_centres: int"})
-    .SetInplaceMap({{"Syn0", "Syn0Out"}, {"Syn1", "Syn1Out"}})
-    .SetKernelFn(PD_KERNEL(Word2VecHsStep));
-
-PD_BUILD_OP(word2vec_ns_step)
-    .Inputs({"Syn0", "Syn1", "Table", "Centres", "Contexts", "Negatives"})
-    .Outputs({"Syn0Out", "Syn1Out", "Stats"})
-    .Attrs({"alpha: float", "cbow: bool", "threads: int", "loss_stride: int", "negative: int", "seed: int",
-            "shards: int", "round_centres: int"})
-    .SetInplaceMap({{"Syn0", "Syn0Out"}, {"Syn1", "Syn1Out"}})
-    .SetKernelFn(PD_KERNEL(Word2VecNsStep));
-
-PD_BUILD_OP(word2vec_train_tokens)
-    .Inputs({"Syn0", "Syn1", "PathNodes", "PathCodes", "Table", "Tokens", "Keep"})
-    .Outputs({"Syn0Out", "Syn1Out", "Stats"})
-    .Attrs({"window: int", "cbow: bool", "alpha0: float", "alpha1: float", "threads: int", "loss_stride: int",
-            "max_exp: float", "negative: int", "seed: int"})
-    .SetInplaceMap({{"Syn0", "Syn0Out"}, {"Syn1", "Syn1Out"}})
-    .SetKernelFn(PD_KERNEL(Word2VecTrainTokens));
+}  // extern "C"

