@@ -67,7 +67,7 @@ def main(argv=None):
         t0 = time.perf_counter()
         for epoch in range(args.epochs):
             for batch in task.epoch_batches(epoch):
-                task.optimizer.set_lr(task.learning_rate(done / total))
+                task.set_learning_rate(task.learning_rate(done / total))
                 done += task.train_step(batch).units
         ours_s = time.perf_counter() - t0
         rows.append({"threads": threads, "gensim_words_per_sec": words / gensim_s,

@@ -434,11 +434,19 @@ void centre_batch(float* s0, float* s1, int64_t V, int64_t R1, int64_t D, const 
 }
 
 // word2vec.c's whole loop over a piece of the corpus: tokens[T] holds word ids with -1 after
-// each sentence. Each sentence (taken by one thread, Hogwild across threads) is subsampled
-// (keep[w] = probability of keeping a token of w), then every kept position draws its window
-// reach b in [1, window] and trains its pairs; alpha falls linearly from alpha0 at the piece's
-// first token to alpha1 at its end, by sentence. Sentence s draws from Rng(seed, s), so with one
-// thread the result depends on (seed, tokens) only.
+// each sentence. Two phases, each spread over the threads:
+//  1. each sentence is subsampled (keep[w] = probability of keeping a token of w, drawn from
+//     Rng(seed, sentence)) into a buffer at the sentence's own offset;
+//  2. the kept positions are trained in work units of at most kUnit consecutive centres of one
+//     sentence (Hogwild across threads): every centre draws its window reach b in [1, window]
+//     (and its negatives) from Rng(seed + 1, unit) and trains its pairs, the window reading the
+//     whole sentence. Units, not sentences, are the threads' work: a corpus of article-long lines
+//     (English Wikipedia: 10,000-word "sentences") would otherwise leave a thread idle at the end
+//     of every piece while the other finishes its last long sentence.
+// alpha falls linearly from alpha0 at the piece's first token to alpha1 at its end, by unit. The
+// draws depend on (seed, tokens) only, so with one thread the result does too.
+constexpr int64_t kUnit = 1024;
+
 template <typename Out>
 void train_tokens(float* s0, float* s1, int64_t V, int64_t D, const int32_t* tok, int64_t T, const float* keep,
                   int window, bool cbow, const Out& out, float alpha0, float alpha1, int nthreads, int64_t stride,
@@ -454,36 +462,51 @@ void train_tokens(float* s0, float* s1, int64_t V, int64_t D, const int32_t* tok
   if (T > b) begins.push_back(b), ends.push_back(T);
   const int64_t S = static_cast<int64_t>(begins.size());
   const int64_t W = window > 0 ? window : 1;
+  std::vector<int32_t> sub(static_cast<size_t>(T));  // sentence s's kept ids at sub[begins[s]...]
+  std::vector<int64_t> n_kept(static_cast<size_t>(S), 0);
+  int64_t kp = 0;
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 16) reduction(+ : kp)
+  for (int64_t s = 0; s < S; ++s) {
+    Rng rng(seed, static_cast<uint64_t>(s));
+    int32_t* dst = sub.data() + begins[s];
+    int64_t n = 0;
+    for (int64_t t = begins[s]; t < ends[s]; ++t) {
+      const int32_t w = tok[t];
+      if (w >= V) continue;
+      if (keep[w] < 1.f && rng.uniform() >= keep[w]) continue;
+      dst[n++] = w;
+    }
+    n_kept[s] = n;
+    kp += n;
+  }
+  std::vector<int64_t> unit_sentence, unit_first;  // unit u: centres [unit_first[u], + kUnit) of a sentence
+  for (int64_t s = 0; s < S; ++s) {
+    for (int64_t i = 0; i < n_kept[s]; i += kUnit) unit_sentence.push_back(s), unit_first.push_back(i);
+  }
+  const int64_t U = static_cast<int64_t>(unit_sentence.size());
   double l = 0.0;
-  int64_t p = 0, lp = 0, kp = 0;
-#pragma omp parallel num_threads(nthreads) reduction(+ : l, p, lp, kp)
+  int64_t p = 0, lp = 0;
+#pragma omp parallel num_threads(nthreads) reduction(+ : l, p, lp)
   {
     std::vector<float> neu1(D), neu1e(D);
-    std::vector<int64_t> sen;
     auto row0 = [&](int64_t r) { return s0 + r * D; };
     auto row1 = [&](int64_t r) { return s1 + r * D; };
-#pragma omp for schedule(dynamic, 4)
-    for (int64_t s = 0; s < S; ++s) {
-      Rng rng(seed, static_cast<uint64_t>(s));
-      const float alpha = alpha0 + (alpha1 - alpha0) * static_cast<float>(begins[s]) / static_cast<float>(T);
-      sen.clear();
-      for (int64_t t = begins[s]; t < ends[s]; ++t) {
-        const int64_t w = tok[t];
-        if (w >= V) continue;
-        if (keep[w] < 1.f && rng.uniform() >= keep[w]) continue;
-        sen.push_back(w);
-      }
-      const int64_t n = static_cast<int64_t>(sen.size());
-      kp += n;
-      const int64_t* x = sen.data();
-      for (int64_t i = 0; i < n; ++i) {
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t u = 0; u < U; ++u) {
+      const int64_t s = unit_sentence[u], first = unit_first[u];
+      const int64_t n = n_kept[s], last = std::min<int64_t>(n, first + kUnit);
+      Rng rng(seed + 1, static_cast<uint64_t>(u));
+      const float at = static_cast<float>(begins[s] + first) / static_cast<float>(T);
+      const float alpha = alpha0 + (alpha1 - alpha0) * at;
+      const int32_t* x = sub.data() + begins[s];
+      for (int64_t i = first; i < last; ++i) {
         const int64_t reach = W - static_cast<int64_t>(rng.next() % static_cast<uint64_t>(W));
         const int64_t lo = std::max<int64_t>(0, i - reach), hi = std::min<int64_t>(n, i + reach + 1);
         const int64_t K = hi - lo - 1, before = i - lo;
         if (K <= 0) continue;
-        auto ctx = [x, lo, before](int64_t k) { return x[lo + k + (k >= before)]; };
-        l += centre_update(x[i], ctx, K, cbow, row0, row1, out, D, alpha, i % stride == 0, neu1.data(),
-                           neu1e.data(), V, p, lp, rng, nullptr, 0);
+        auto ctx = [x, lo, before](int64_t k) { return static_cast<int64_t>(x[lo + k + (k >= before)]); };
+        l += centre_update(static_cast<int64_t>(x[i]), ctx, K, cbow, row0, row1, out, D, alpha, i % stride == 0,
+                           neu1.data(), neu1e.data(), V, p, lp, rng, nullptr, 0);
       }
     }
   }

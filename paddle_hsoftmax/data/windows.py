@@ -20,7 +20,9 @@ empty; the fused kernel instead takes the stream's pieces and draws subsampling 
 
 from __future__ import annotations
 
+import collections
 import hashlib
+import itertools
 import os
 from pathlib import Path
 from typing import Any, BinaryIO, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
@@ -35,7 +37,7 @@ __all__ = ["EncodedCorpus", "MAX_SENTENCE", "keep_probabilities", "subsample", "
 
 
 MAX_SENTENCE = 10_000  # longer sentences are cut into pieces of this many words (gensim's limit)
-ENCODE_BLOCK = 1 << 22  # stream entries per block of the one-pass encoder (16 MiB of int32)
+ENCODE_BLOCK = 1 << 20  # stream entries per block of the one-pass encoder (4 MiB of int32)
 
 
 def _file_stamp(path: Path) -> Dict[str, int]:
@@ -179,7 +181,8 @@ class EncodedCorpus:
         if source is not None and Path(source).is_file():
             stamp = {"path": str(source), **_file_stamp(Path(source))}
         provisional = path.with_name(path.name + ".first")
-        index: Dict[str, int] = {}
+        # a new word gets the next provisional id inside the dict lookup (C speed: 2x setdefault's)
+        index: Dict[str, int] = collections.defaultdict(itertools.count().__next__)
         counts = np.zeros(0, dtype=np.int64)
         raw = 0
         try:
@@ -190,9 +193,7 @@ class EncodedCorpus:
                     if not s:
                         continue
                     raw += len(s)
-                    # len(index) is read before setdefault inserts: a new word gets the next id
-                    pending.append(np.fromiter((index.setdefault(w, len(index)) for w in s), dtype=np.int32,
-                                               count=len(s)))
+                    pending.append(np.fromiter(map(index.__getitem__, s), dtype=np.int32, count=len(s)))
                     pending.append(_SEP)
                     pending_len += len(s) + 1
                     if pending_len >= ENCODE_BLOCK:
@@ -336,15 +337,22 @@ def _final_stream(mapped: np.ndarray) -> Tuple[np.ndarray, int, int]:
     tok = kept[is_token]
     if len(tok) == 0:
         return np.zeros(0, np.int32), 0, 0
-    # each token's position in its sentence: tokens seen so far minus those before its sentence
-    sentence = np.cumsum(~is_token)[is_token]  # (tokens,) sentence number of each token
-    seen = np.arange(len(tok))
-    starts = np.flatnonzero(np.r_[True, sentence[1:] != sentence[:-1]])  # first token of each sentence
-    position = seen - np.repeat(starts, np.diff(np.r_[starts, len(tok)]))
-    last = np.r_[sentence[1:] != sentence[:-1], True]  # the last token of its sentence
-    ends = last | (position % MAX_SENTENCE == MAX_SENTENCE - 1)
+    # each token's position in its sentence (int32 throughout: a block's temporaries stay small)
+    sentence = np.cumsum(~is_token, dtype=np.int32)[is_token]  # (tokens,) sentence number of each token
+    new_sentence = np.empty(len(tok), dtype=bool)
+    new_sentence[0], new_sentence[1:] = True, sentence[1:] != sentence[:-1]
+    del sentence
+    seen = np.arange(len(tok), dtype=np.int32)
+    starts = np.flatnonzero(new_sentence).astype(np.int32)  # first token of each sentence
+    position = seen - np.repeat(starts, np.diff(np.append(starts, np.int32(len(tok)))))
+    ends = np.empty(len(tok), dtype=bool)  # the last token of its sentence, or of a MAX_SENTENCE piece
+    ends[:-1], ends[-1] = new_sentence[1:], True
+    ends |= position % MAX_SENTENCE == MAX_SENTENCE - 1
+    del position, new_sentence
     stream = np.full(len(tok) + int(ends.sum()), -1, dtype=np.int32)
-    stream[seen + np.cumsum(ends) - ends] = tok
+    seen += np.cumsum(ends, dtype=np.int32)
+    seen -= ends
+    stream[seen] = tok
     return stream, len(tok), int(ends.sum())
 
 
