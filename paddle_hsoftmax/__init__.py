@@ -27,17 +27,9 @@ __version__ = "0.1.0"
 
 # the layers import Paddle, so they load on first use: `import paddle_hsoftmax` (and a word-vector
 # run on the CPU, which needs no Paddle) does not import Paddle
-_LAZY = {"OutputLayer": ".output", "TopK": ".output", "HierarchicalSoftmax": ".output"}
+from .lazy import lazy_getattr  # noqa: E402
 
-
-def __getattr__(name):
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, {"OutputLayer": ".output", "TopK": ".output", "HierarchicalSoftmax": ".output"})
 
 __all__ = [
     "Tree",

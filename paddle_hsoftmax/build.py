@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import platform
 import shlex
 import shutil
 import subprocess
-import logging
 import sys
 from pathlib import Path
 from typing import Optional, Sequence

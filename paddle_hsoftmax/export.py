@@ -93,8 +93,8 @@ def write_word2vec_text(path: PathLike, words: Sequence[str], vectors: np.ndarra
     """``V D`` header, then ``word v1 ... vD`` per line (float32 printed with 6 significant digits).
 
     Written 1,024 rows at a time: the rows become Python floats for ``%`` formatting (24 bytes
-    each, plus their lists), and all of a 36k-word vocabulary at once took 120 MiB, most of a
-    streaming word2vec run's peak memory (measured)."""
+    each, plus their lists): all rows at once set the peak memory of a streaming word2vec run
+    (measured at 29M tokens, 36k words: 249 MiB, 187 MiB in blocks)."""
     _check(words, vectors)
     data = np.asarray(vectors, dtype=np.float32)
     with atomic_open(path, "w") as f:

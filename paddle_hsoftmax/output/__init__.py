@@ -4,7 +4,7 @@ The layers (and Paddle) load on first use, so that :mod:`.registry`'s names and 
 by code that needs no Paddle.
 """
 
-import importlib
+from ..lazy import lazy_getattr
 
 _WHERE = {
     "OutputLayer": ".base",
@@ -22,9 +22,4 @@ _WHERE = {
 __all__ = list(_WHERE)
 
 
-def __getattr__(name):
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_WHERE[name], __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _WHERE)
