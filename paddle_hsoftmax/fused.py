@@ -139,6 +139,8 @@ def load_hsoftmax_kernel():
 
 # -- hierarchical softmax ----------------------------------------------------------------------
 _threads = 1
+# the words of the kernel's error for a target outside [0, V-1] (csrc/hsoftmax.cc, hsoftmax_paths)
+TARGET_OUT_OF_RANGE = "hsoftmax: target"
 
 
 def kernel_threads() -> int:
@@ -177,16 +179,18 @@ def hsoftmax_nll(
     sparse: bool = False,
     node_grad_scale: Optional[paddle.Tensor] = None,
 ) -> paddle.Tensor:
-    """Hierarchical-softmax NLL on CPU with the fused kernel: ``[N, K, D], [N] -> [N, K]``.
+    """Hierarchical-softmax NLL on CPU with the fused kernel: ``[N, K, D], [N] -> [N, K]`` (or
+    ``[N, D], [N] -> [N]``).
 
     The same function as the layer's Paddle path (``HierarchicalSoftmax._nll_shared``), with
     gradients for ``hidden``, ``weight`` and ``bias``. Each target's path is walked to its real
     length (at most ``max_length`` nodes); a target equal to ``ignore_index`` gives 0 and no
     gradient; other targets must lie in ``[0, V-1]`` (else an error). The rows the batch touches
     are gathered with ``F.embedding(sparse=sparse)``, so ``weight.grad`` is the SelectedRows of
-    those rows with ``sparse=True`` and a dense ``[V-1, D]`` tensor otherwise; the bias gradient is
-    dense. ``node_grad_scale[N, >= L]`` multiplies the gradient flowing into each path slot's node
-    vector (see :meth:`HierarchicalSoftmax.nll_shared_path`).
+    those rows with ``sparse=True`` and a dense ``[V-1, D]`` tensor otherwise; the op reads the
+    bias in place and its gradient is dense. ``node_grad_scale[N, >= L]`` multiplies the
+    gradient flowing into each path slot's node vector (see
+    :meth:`HierarchicalSoftmax.nll_shared_path`).
     """
     ops = _HSOFTMAX.load()
     if ops is None:
@@ -195,9 +199,8 @@ def hsoftmax_nll(
         path_nodes, path_codes, target, int(weight.shape[0]), int(max_length or 0), int(ignore_index)
     )  # (U,), (N, Lb), (U + 1,), (nnz,)
     rows = paddle.nn.functional.embedding(unique, weight, sparse=sparse)  # (U, D)
-    has_bias = bias is not None
-    bias_rows = paddle.gather(bias, unique) if has_bias else _empty()  # (U,)
     scale = _empty() if node_grad_scale is None else node_grad_scale.astype("float32")
-    # the op's registered gradient (csrc/hsoftmax.cc) gives hidden, rows and bias_rows their
+    # the op's registered gradient (csrc/hsoftmax.cc) gives hidden, rows and bias their
     # gradients; measured 0.6 ms per step less than the same kernels behind a PyLayer
-    return ops.hsoftmax_forward(hidden, rows, bias_rows, slots, offsets, occurrences, scale, _threads)[0]  # (N, K)
+    return ops.hsoftmax_forward(hidden, rows, _empty() if bias is None else bias, unique, slots, offsets,
+                                occurrences, scale, _threads)[0]  # (N, K) or (N,)

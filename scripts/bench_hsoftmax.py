@@ -21,8 +21,8 @@ Ratios printed and saved per V: ``builtin custom / fused huffman`` (the issue's 
 to the ratio of the targets' mean path lengths (the fused kernel walks real paths, the Paddle ops
 pad to the batch's longest). It also checks, in the same run, that
 ``builtin custom == fused + ln2 * padded slots``. The fused and paddle sparse cells (1 thread) are
-timed in rounds, one step of each per round, so a change in machine load (the machine
-is shared) moves them together and their ratios stay comparable. A plain process: no allocator or thread tuning
+timed in rounds, a block of 20 consecutive steps of each per round, so a change in machine load
+moves them together and their ratios stay comparable. A plain process: no allocator or thread tuning
 beyond what ``import paddle_hsoftmax`` does (nothing). Prints a table and writes JSON.
 
     python scripts/bench_hsoftmax.py --json runs/bench_hsoftmax.json
@@ -83,21 +83,25 @@ def time_step(step, min_time: float, min_reps: int, max_reps: int):
     return statistics.median(times), len(times)
 
 
-def time_interleaved(steps: dict, min_time: float, min_reps: int, max_reps: int):
-    """Median seconds of each step, timed in rounds (one call of every step per round) so a
-    change of machine load hits every contender alike and their ratios stay comparable."""
+def time_interleaved(steps: dict, min_time: float, min_reps: int, max_reps: int, block: int = 20):
+    """Median seconds of each step, timed in rounds so a change of machine load hits every
+    contender alike and their ratios stay comparable: each round runs every contender for
+    ``block`` consecutive steps (the first of a block untimed), as a training loop runs one layer
+    step after step; a block of one would time every step right after another contender's
+    and measure its cache misses as much as its own work."""
     for step in steps.values():
         for _ in range(3):
             step()
     times = {name: [] for name in steps}
     start = time.perf_counter()
-    rounds = 0
-    while rounds < min_reps or (time.perf_counter() - start < min_time * len(steps) and rounds < max_reps):
+    while (min(len(t) for t in times.values()) < min_reps
+           or (time.perf_counter() - start < min_time * len(steps) and min(len(t) for t in times.values()) < max_reps)):
         for name, step in steps.items():
-            t0 = time.perf_counter()
             step()
-            times[name].append(time.perf_counter() - t0)
-        rounds += 1
+            for _ in range(block - 1):
+                t0 = time.perf_counter()
+                step()
+                times[name].append(time.perf_counter() - t0)
     return {name: (statistics.median(t), len(t)) for name, t in times.items()}
 
 

@@ -268,10 +268,16 @@ def test_batch_shape_dtype_and_kernel_selection(monkeypatch):
     auto.kernel = "paddle"
     auto(paddle.to_tensor(h), paddle.to_tensor(target))
     assert not calls
-    # an out-of-range target is refused by the kernel itself, even unchecked
-    unchecked = make_layer(tree, "fused", check_targets=False)
-    with pytest.raises(Exception, match="outside"):
-        unchecked(paddle.to_tensor(h[0]), paddle.to_tensor(np.array([0, 1, V, 2])))
+    # an out-of-range target is refused by the kernel itself (the layer's own check then runs
+    # only to word the error), even unchecked; ignore_index passes
+    bad = paddle.to_tensor(np.array([0, 1, V, 2]))
+    message = rf"Target values should be in \[0, {V - 1}\] \(or ignore_index=-100\), but values in range \[0, {V}\]"
+    checked = make_layer(tree, "fused")
+    for layer in (checked, make_layer(tree, "fused", check_targets=False)):
+        with pytest.raises(ValueError, match=message):
+            layer(paddle.to_tensor(h[0]), bad)
+    fine = checked(paddle.to_tensor(h[0]), paddle.to_tensor(np.array([0, -100, V - 1, 2])))
+    assert float(fine[1]) == 0.0
 
 
 @needs_kernel

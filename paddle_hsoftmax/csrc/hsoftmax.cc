@@ -13,17 +13,22 @@
 //          offsets[U + 1], occurrences[nnz] (int32, CSR: the slots n * Lb + l of each unique node,
 //          in increasing order)
 //       Lb = the longest path among this batch's targets (ignored targets have length 0).
-//   hsoftmax_forward(hidden[N, K, D], rows[U, D], bias_rows[U] or [0], slots; threads)
-//       -> nll[N, K] = sum over the path of softplus(-s * (h . v + b)),  s = +1 right / -1 left,
+//   hsoftmax_forward(hidden[N, K, D] or [N, D], rows[U, D], bias[V-1] or [0], unique, slots;
+//                    threads)
+//       -> nll[N, K] (or [N]) = sum over the path of softplus(-s * (h . v + b)),
+//          s = +1 right / -1 left,
 //          dz[N, K, Lb] = d nll / d (h . v + b) = -s * sigmoid(-s * z)   (0 after the path)
-//   hsoftmax_backward(grad_nll[N, K], hidden, rows, slots, dz, offsets, occurrences,
+//   hsoftmax_backward(grad_nll, hidden, rows, slots, bias, unique, dz, offsets, occurrences,
 //                     scale[N, Ls] or [0]; threads)
-//       -> grad_hidden[N, K, D], grad_rows[U, D] (scaled by scale[n, l] per occurrence, the
-//          layer's node_grad_scale), grad_bias_rows[U] (unscaled)
+//       -> grad_hidden (hidden's shape), grad_rows[U, D] (scaled by scale[n, l] per occurrence,
+//          the layer's node_grad_scale), grad_bias[V-1] (unscaled; zero but at the U touched
+//          nodes)
 //
 // rows = weight[unique] is gathered by Paddle's embedding op, so the node gradient is what that
 // op gives: a SelectedRows over the U touched rows with sparse=True (flat in V), a dense [V-1, D]
-// gradient with sparse=False.
+// gradient with sparse=False. The bias (V-1 floats) is read in place and its gradient is dense:
+// a gather op of its own cost more (one op and its gradient per step) than V-1 zeros.
+// A 2-D hidden [N, D] is K = 1 without the reshapes around the op.
 //
 // Threads: the forward and the hidden gradient are split over rows n (each row writes only its
 // own outputs); the node gradients are split over unique nodes u, each summing its occurrences in
@@ -156,25 +161,33 @@ std::vector<paddle::Tensor> HsoftmaxPaths(const paddle::Tensor& path_nodes, cons
 }
 
 std::vector<paddle::Tensor> HsoftmaxForward(const paddle::Tensor& hidden, const paddle::Tensor& rows,
-                                            const paddle::Tensor& bias_rows, const paddle::Tensor& slots,
-                                            const paddle::Tensor& offsets, const paddle::Tensor& occurrences,
-                                            const paddle::Tensor& scale, int threads) {
+                                            const paddle::Tensor& bias, const paddle::Tensor& unique,
+                                            const paddle::Tensor& slots, const paddle::Tensor& offsets,
+                                            const paddle::Tensor& occurrences, const paddle::Tensor& scale,
+                                            int threads) {
   (void)offsets, (void)occurrences, (void)scale;  // inputs of the gradient
   PD_CHECK(hidden.is_cpu() && rows.is_cpu(), "hsoftmax_forward runs on CPU tensors");
   PD_CHECK(hidden.dtype() == paddle::DataType::FLOAT32 && rows.dtype() == paddle::DataType::FLOAT32 &&
-               bias_rows.dtype() == paddle::DataType::FLOAT32,
+               bias.dtype() == paddle::DataType::FLOAT32,
            "hsoftmax_forward: hidden, rows and bias must be float32");
-  PD_CHECK(hidden.shape().size() == 3, "hsoftmax_forward: hidden must be [N, K, D]");
-  const int64_t N = hidden.shape()[0], K = hidden.shape()[1], D = hidden.shape()[2];
+  const auto hs = hidden.shape();
+  PD_CHECK(hs.size() == 2 || hs.size() == 3, "hsoftmax_forward: hidden must be [N, K, D] or [N, D]");
+  const int64_t N = hs[0], K = hs.size() == 3 ? hs[1] : 1, D = hs.back();
   const int64_t U = rows.shape()[0], Lb = slots.shape()[1];
-  PD_CHECK(rows.shape()[1] == D && slots.shape()[0] == N, "hsoftmax_forward: shapes disagree");
-  const bool has_bias = bias_rows.numel() > 0;
-  PD_CHECK(!has_bias || bias_rows.numel() == U, "hsoftmax_forward: bias_rows must have U entries");
+  PD_CHECK(rows.shape()[1] == D && slots.shape()[0] == N && unique.numel() == U, "hsoftmax_forward: shapes disagree");
+  const bool has_bias = bias.numel() > 0;
+  std::vector<float> bias_rows(has_bias ? U : 0);
+  if (has_bias) {
+    const float* bp = bias.data<float>();
+    const int64_t* un = unique.data<int64_t>();
+    for (int64_t u = 0; u < U; ++u) bias_rows[u] = bp[un[u]];
+  }
   const float* h = hidden.data<float>();
   const float* w = rows.data<float>();
-  const float* b = has_bias ? bias_rows.data<float>() : nullptr;
+  const float* b = has_bias ? bias_rows.data() : nullptr;
   const int32_t* sl = slots.data<int32_t>();
-  auto nll = paddle::empty({N, K}, paddle::DataType::FLOAT32, paddle::CPUPlace());
+  auto nll = hs.size() == 3 ? paddle::empty({N, K}, paddle::DataType::FLOAT32, paddle::CPUPlace())
+                             : paddle::empty({N}, paddle::DataType::FLOAT32, paddle::CPUPlace());
   auto dz = paddle::empty({N, K, Lb}, paddle::DataType::FLOAT32, paddle::CPUPlace());
   float* out = nll.data<float>();
   float* dzp = dz.data<float>();
@@ -222,12 +235,14 @@ std::vector<paddle::Tensor> HsoftmaxForward(const paddle::Tensor& hidden, const 
 
 std::vector<paddle::Tensor> HsoftmaxBackward(const paddle::Tensor& grad_nll, const paddle::Tensor& hidden,
                                              const paddle::Tensor& rows, const paddle::Tensor& slots,
-                                             const paddle::Tensor& bias_rows, const paddle::Tensor& dz,
-                                             const paddle::Tensor& offsets, const paddle::Tensor& occurrences,
-                                             const paddle::Tensor& scale, int threads) {
+                                             const paddle::Tensor& bias, const paddle::Tensor& unique,
+                                             const paddle::Tensor& dz, const paddle::Tensor& offsets,
+                                             const paddle::Tensor& occurrences, const paddle::Tensor& scale,
+                                             int threads) {
   PD_CHECK(grad_nll.dtype() == paddle::DataType::FLOAT32 && scale.dtype() == paddle::DataType::FLOAT32,
            "hsoftmax_backward: grad_nll and scale must be float32");
-  const int64_t N = hidden.shape()[0], K = hidden.shape()[1], D = hidden.shape()[2];
+  const auto hs = hidden.shape();
+  const int64_t N = hs[0], K = hs.size() == 3 ? hs[1] : 1, D = hs.back();
   const int64_t U = rows.shape()[0], Lb = slots.shape()[1];
   PD_CHECK(grad_nll.numel() == N * K, "hsoftmax_backward: grad_nll must be [N, K]");
   const bool scaled = scale.numel() > 0;
@@ -241,10 +256,12 @@ std::vector<paddle::Tensor> HsoftmaxBackward(const paddle::Tensor& grad_nll, con
   const int32_t* off = offsets.data<int32_t>();
   const int32_t* oc = occurrences.data<int32_t>();
   const float* sc = scaled ? scale.data<float>() : nullptr;
-  auto grad_hidden = paddle::empty({N, K, D}, paddle::DataType::FLOAT32, paddle::CPUPlace());
+  auto grad_hidden = paddle::empty(hs, paddle::DataType::FLOAT32, paddle::CPUPlace());
   auto grad_rows = paddle::empty({U, D}, paddle::DataType::FLOAT32, paddle::CPUPlace());
-  const bool has_bias = bias_rows.numel() > 0;  // else a [0] gradient for the [0] input
-  auto grad_bias = paddle::empty({has_bias ? U : 0}, paddle::DataType::FLOAT32, paddle::CPUPlace());
+  const bool has_bias = bias.numel() > 0;  // else a [0] gradient for the [0] input
+  auto grad_bias = has_bias ? paddle::zeros(bias.shape(), paddle::DataType::FLOAT32, paddle::CPUPlace())
+                            : paddle::empty({0}, paddle::DataType::FLOAT32, paddle::CPUPlace());
+  const int64_t* un = unique.data<int64_t>();
   float* gh = grad_hidden.data<float>();
   float* gw = grad_rows.data<float>();
   float* gb = has_bias ? grad_bias.data<float>() : nullptr;
@@ -283,7 +300,7 @@ std::vector<paddle::Tensor> HsoftmaxBackward(const paddle::Tensor& grad_nll, con
           axpy(s * gz, h + (n * K + k) * D, gwu, D);
         }
       }
-      if (has_bias) gb[u] = bias;
+      if (has_bias) gb[un[u]] = bias;  // unique nodes: no two u write one entry
     }
   }
   return {grad_hidden, grad_rows, grad_bias};
@@ -296,13 +313,14 @@ PD_BUILD_OP(hsoftmax_paths)
     .SetKernelFn(PD_KERNEL(HsoftmaxPaths));
 
 PD_BUILD_OP(hsoftmax_forward)
-    .Inputs({"Hidden", "Rows", "BiasRows", "Slots", "Offsets", "Occurrences", "Scale"})
+    .Inputs({"Hidden", "Rows", "Bias", "Unique", "Slots", "Offsets", "Occurrences", "Scale"})
     .Outputs({"Nll", "Dz"})
     .Attrs({"threads: int"})
     .SetKernelFn(PD_KERNEL(HsoftmaxForward));
 
 PD_BUILD_GRAD_OP(hsoftmax_forward)
-    .Inputs({paddle::Grad("Nll"), "Hidden", "Rows", "Slots", "BiasRows", "Dz", "Offsets", "Occurrences", "Scale"})
-    .Outputs({paddle::Grad("Hidden"), paddle::Grad("Rows"), paddle::Grad("BiasRows")})
+    .Inputs({paddle::Grad("Nll"), "Hidden", "Rows", "Slots", "Bias", "Unique", "Dz", "Offsets", "Occurrences",
+             "Scale"})
+    .Outputs({paddle::Grad("Hidden"), paddle::Grad("Rows"), paddle::Grad("Bias")})
     .Attrs({"threads: int"})
     .SetKernelFn(PD_KERNEL(HsoftmaxBackward));

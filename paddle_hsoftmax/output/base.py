@@ -231,7 +231,9 @@ class OutputLayer(nn.Layer):
                 f"hidden must end in feature_size={self.feature_size}, got shape {list(hidden.shape)}"
             )
 
-    def _flatten(self, hidden: paddle.Tensor, target: paddle.Tensor):
+    def _flatten(self, hidden: paddle.Tensor, target: paddle.Tensor, check_range: bool = True):
+        """``[..., D], [...] -> [N, D], [N]`` (int64), shapes and (with ``check_targets`` and
+        ``check_range``) the target range checked in dynamic mode."""
         self._check_hidden(hidden)
         if paddle.in_dynamic_mode():
             if list(hidden.shape[:-1]) != list(target.shape):
@@ -241,8 +243,10 @@ class OutputLayer(nn.Layer):
                 )
             if target.dtype not in (paddle.int64, paddle.int32):
                 raise ValueError(f"target must be int32 or int64, got {target.dtype}")
-            if self.check_targets:
+            if self.check_targets and check_range:
                 self._check_range(target)
+            if hidden.ndim == 2 and target.dtype == paddle.int64:  # already flat: no op to record
+                return hidden, target
         return hidden.reshape([-1, self.feature_size]), target.reshape([-1]).astype("int64")
 
     def _check_range(self, target: paddle.Tensor) -> None:
@@ -266,6 +270,8 @@ class OutputLayer(nn.Layer):
 
     @staticmethod
     def _restore(flat: paddle.Tensor, like: paddle.Tensor) -> paddle.Tensor:
+        if paddle.in_dynamic_mode() and like.ndim == 1:
+            return flat
         return flat.reshape(_shape_of(like))
 
 

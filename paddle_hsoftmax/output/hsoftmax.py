@@ -172,12 +172,20 @@ class HierarchicalSoftmax(OutputLayer):
             if max_length == self.max_length:
                 max_length = None
         if self._use_fused(hidden):  # the kernel masks ignore_index itself: no where / multiply
-            flat_h, flat_t = self._flatten(hidden, target)  # (N, D), (N,)
-            nll = fused.hsoftmax_nll(
-                flat_h.unsqueeze(1), self.weight, self.bias, self.path_nodes, self.path_codes, flat_t,
-                max_length, self.ignore_index, self.sparse,
-            )  # (N, 1)
-            return self._restore(nll.squeeze(1), target)
+            # the kernel range-checks every target as it reads its path, so the layer's own check
+            # (eight ops and a host read) runs only to word the error when the kernel refuses one
+            flat_h, flat_t = self._flatten(hidden, target, check_range=False)  # (N, D), (N,)
+            try:
+                nll = fused.hsoftmax_nll(
+                    flat_h, self.weight, self.bias, self.path_nodes, self.path_codes, flat_t,
+                    max_length, self.ignore_index, self.sparse,
+                )  # (N,)
+            except Exception as e:  # Paddle's wrapping of the op's error; only the message tells
+                if fused.TARGET_OUT_OF_RANGE not in str(e):
+                    raise
+                self._check_range(target)  # raises the layer's ValueError
+                raise
+            return self._restore(nll, target)
         return super().forward(hidden, target, max_length=max_length)
 
     @property
