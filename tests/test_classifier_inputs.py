@@ -68,5 +68,23 @@ def test_texts_given_in_code_that_are_all_empty():
     from paddle_hsoftmax.tasks.classify import ClassifyConfig, ClassifyTask
 
     splits = {"train": [("a", " "), ("b", "")], "valid": [("a", "x")], "test": [("a", "x")]}
-    with pytest.raises(CorpusError, match="every training text is empty after --tokenizer char"):
+    with pytest.raises(CorpusError, match="every training text is empty after --tokenizer whitespace"):
         ClassifyTask(ClassifyConfig(), splits)
+    with pytest.raises(CorpusError, match="every training text is empty after --tokenizer char"):
+        ClassifyTask(ClassifyConfig(tokenizer="char"), splits)
+
+
+def test_auto_tokenizer_reads_the_script():
+    """--tokenizer auto: characters for text written without spaces (Chinese, also with some
+    Latin letters or digits), words for English; the task replaces "auto" by its pick."""
+    from paddle_hsoftmax.data.datasets import chnsenti
+    from paddle_hsoftmax.data.text import guess_tokenizer
+    from paddle_hsoftmax.tasks.classify import ClassifyConfig, resolve_tokenizer
+
+    assert guess_tokenizer([t for _, t in chnsenti()["train"][:200]]) == "char"
+    assert guess_tokenizer(["这个 iPhone 15 的屏幕很好", "价格 2999 元，不贵"]) == "char"
+    assert guess_tokenizer(["a gripping, well-acted film", "Goodman demonstrates what a superb actor he is"]) == "whitespace"
+    assert guess_tokenizer(["", "  "]) == "whitespace"
+    config = ClassifyConfig()
+    assert config.tokenizer == "auto"
+    assert resolve_tokenizer(config, {"train": [("pos", "好看"), ("neg", "难看")]}) == "char" == config.tokenizer

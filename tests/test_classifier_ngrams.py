@@ -104,9 +104,11 @@ def test_english_words_end_to_end_predict_agrees(tmp_path, capsys):
     test_items = write("test.tsv", 40)
     out = tmp_path / "run"
     assert main(["classify", "--train", str(tmp_path / "train.tsv"), "--valid", str(tmp_path / "valid.tsv"),
-                 "--test", str(tmp_path / "test.tsv"), "--tokenizer", "whitespace", "--output-dir", str(out),
+                 "--test", str(tmp_path / "test.tsv"), "--output-dir", str(out),
                  "--epochs", "2", "--embed-dim", "8", "--hidden", "8", "--no-progress"]) == 0
     assert "word character 2..5-grams" in capsys.readouterr().out
+    # --tokenizer auto (the default) picked words for English text, and the run records the pick
+    assert json.loads((out / "config.json").read_text(encoding="utf-8"))["tokenizer"] == "whitespace"
     assert (out / "ngrams.txt").read_text(encoding="utf-8").splitlines()[0] == "order 3 chars 5"
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["test_accuracy"] > 0.8  # the sentiment words decide, glued punctuation or not

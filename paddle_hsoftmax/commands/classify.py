@@ -51,14 +51,15 @@ def _splits(config: ClassifyConfig):
 def run(args) -> int:
     from ..inference import export_model
     from ..pipeline.configs import require_source
-    from ..tasks.classify import ClassifyTask, tfidf_baseline
+    from ..tasks.classify import ClassifyTask, resolve_tokenizer, tfidf_baseline
     from ..trainer import Trainer
 
     start = time.perf_counter()
     config, options = read_settings(args)
     require_source(config)
-    run_dir = check_run("classify", config, options)
     splits, source = _splits(config)
+    resolve_tokenizer(config, splits)  # before the run is checked: a --resume compares the pick
+    run_dir = check_run("classify", config, options)
     if config.baseline:
         tfidf_baseline.check_available()
     task = ClassifyTask(config, splits)

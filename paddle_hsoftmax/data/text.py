@@ -10,16 +10,17 @@ usual encoding of older Chinese files), NUL bytes (a binary file), a device inst
 from __future__ import annotations
 
 import gzip
+import itertools
 import os
 import re
 import stat
 import zlib
 from pathlib import Path
-from typing import BinaryIO, Iterator, List, Tuple, Union
+from typing import BinaryIO, Iterable, Iterator, List, Tuple, Union
 
 from ..errors import ConfigError, UserError
 
-__all__ = ["CorpusError", "TOKENIZERS", "CORPUS_FORMATS", "tokenize", "excerpt", "check_readable_file", "iter_lines",
+__all__ = ["CorpusError", "TOKENIZERS", "CORPUS_FORMATS", "tokenize", "guess_tokenizer", "excerpt", "check_readable_file", "iter_lines",
            "iter_stream_lines", "iter_sentences", "read_sentences"]
 
 
@@ -48,6 +49,23 @@ def tokenize(line: str, tokenizer: str) -> List[str]:
             raise ConfigError("--tokenizer jieba needs the jieba package: pip install jieba") from None
         return [t for t in jieba.lcut(line) if t.strip()]
     raise ValueError(f"tokenizer must be one of {TOKENIZERS}, got {tokenizer!r}")
+
+
+# Chinese, Japanese kana and Korean syllables: scripts written without spaces between words
+_CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+
+
+def guess_tokenizer(texts: Iterable[str], sample: int = 2000) -> str:
+    """``char`` when the first ``sample`` texts hold more CJK characters (scripts written without
+    spaces between words: unsegmented Chinese) than space-separated words without one (English,
+    numbers, Latin brand names inside Chinese text), else ``whitespace``: what ``--tokenizer
+    auto`` picks from the training texts. A segmented Chinese file (words between spaces) counts
+    as CJK: its words are then split into characters (pass ``--tokenizer whitespace``)."""
+    cjk = other = 0
+    for text in itertools.islice(texts, sample):
+        cjk += len(_CJK.findall(text))
+        other += sum(1 for word in text.split() if not _CJK.search(word))
+    return "char" if cjk > other else "whitespace"
 
 
 def excerpt(text: str, limit: int = 60) -> str:

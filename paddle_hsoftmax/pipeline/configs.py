@@ -88,7 +88,9 @@ class ClassifyConfig(Settings):
 
     Attributes:
         dataset / train, valid, test, format: the data (a built-in set, or TSV / fastText files).
-        tokenizer: ``char`` (Chinese), ``whitespace`` or ``jieba`` (needs the jieba package).
+        tokenizer: ``char`` (Chinese), ``whitespace`` or ``jieba`` (needs the jieba package); ``auto``
+            (the default) picks ``char`` or ``whitespace`` from the training texts
+            (:func:`~paddle_hsoftmax.data.text.guess_tokenizer`) and is replaced by its pick.
         pooling, cell, bidirectional, embed_dim, hidden_size, num_layers, dropout: the model.
         min_count: tokens seen fewer times in training map to ``<unk>``.
         max_len: longer texts are cut to their first ``max_len`` tokens.
@@ -114,7 +116,9 @@ class ClassifyConfig(Settings):
     valid: Optional[str] = setting(None, flag="--valid-file", aliases=("--valid",), help="validation file (same format); required with --train-file")
     test: Optional[str] = setting(None, flag="--test-file", aliases=("--test",), help="test file (same format); required with --train-file")
     format: str = setting("auto", choices=CLASSIFICATION_FORMATS, help="the files' format")
-    tokenizer: str = setting("char", choices=TOKENIZERS, shape=True, help="how texts are split into tokens")
+    tokenizer: str = setting("auto", choices=("auto",) + TOKENIZERS, shape=True,
+                             help="how texts are split into tokens; auto: char when most of the training texts' "
+                                  "characters are Chinese (CJK), else whitespace")
     pooling: str = setting("mean", choices=POOLINGS, help="how the LSTM states become one vector")
     cell: str = setting("lstm", choices=RNN_CELL_NAMES, shape=True, help="the recurrent cell")
     bidirectional: bool = setting(True, shape=True, help="BiLSTM (default) or, with --no-bidirectional, one direction")

@@ -23,7 +23,7 @@ import paddle
 import paddle.nn.functional as F
 
 from ..data.batching import sortish_batches
-from ..data.text import CorpusError, tokenize
+from ..data.text import CorpusError, guess_tokenizer, tokenize
 from ..data.vocab import TokenIndex
 from ..errors import ConfigError
 from ..metrics import classification_scores
@@ -32,7 +32,7 @@ from ..pipeline.configs import ClassifyConfig
 from ..pipeline.encoding import NgramIndex, pad
 from ..trainer import StepResult, Task
 
-__all__ = ["ClassifyConfig", "ClassifyTask", "tokenize_text", "tfidf_baseline", "robust_mix", "MAX_NGRAM_TABLE"]
+__all__ = ["ClassifyConfig", "ClassifyTask", "tokenize_text", "tfidf_baseline", "robust_mix", "resolve_tokenizer", "MAX_NGRAM_TABLE"]
 
 MAX_NGRAM_TABLE = 50_000_000  # n-grams x labels: beyond it (many labels) the n-gram branch is left out
 
@@ -56,6 +56,7 @@ class ClassifyTask(Task):
             if not splits.get(part):
                 raise CorpusError(f"the {part} split is empty")
         self.config = config
+        resolve_tokenizer(config, splits)
         self.labels = sorted({label for label, _ in splits["train"]})
         if len(self.labels) < 2:
             raise CorpusError(f"training data has {len(self.labels)} label(s); a classifier needs at least 2")
@@ -252,6 +253,15 @@ class ClassifyTask(Task):
         d.update(num_labels=len(self.labels), vocab_size=len(self.vocab), train_size=len(self.data["train"][0]),
                  ngram_size=len(self.ngrams) if self.ngrams is not None else 0)
         return d
+
+
+def resolve_tokenizer(config: ClassifyConfig, splits: Dict[str, Sequence[Tuple[str, str]]]) -> str:
+    """Replace ``config.tokenizer == "auto"`` by the tokenizer the training texts call for
+    (:func:`~paddle_hsoftmax.data.text.guess_tokenizer`), so the run records, resumes and predicts
+    with a fixed one; returns it."""
+    if config.tokenizer == "auto":
+        config.tokenizer = guess_tokenizer(text for _, text in splits["train"])
+    return config.tokenizer
 
 
 def robust_mix(rnn: np.ndarray, ngram: np.ndarray, gold: np.ndarray, grid: Sequence[float] = MIX_GRID,
