@@ -368,7 +368,7 @@ def test_translator_log_probs_are_the_models(cedict_slice):
                             paddle.to_tensor(inputs), paddle.to_tensor(gold), paddle.to_tensor(tr.copy_ids(prep)[None]))
             assert got[i] == pytest.approx(-float(nll.sum()), rel=1e-5)
     assert task.selection_metric == "valid_rerank_select"
-    scores = task.evaluate()  # the rerank BLEU, ties broken by the model's own greedy BLEU
+    scores = task.evaluate()  # the rerank BLEU, ties broken by the model's own (beam) BLEU
     assert scores["valid_rerank_select"] == pytest.approx(scores["valid_rerank_bleu"] + 1e-5 * scores["valid_bleu"])
     assert 0 <= scores["valid_rerank_select"] - scores["valid_rerank_bleu"] <= 1e-3
     assert task.reranker.index is task.retriever.index  # one index over the training pairs
