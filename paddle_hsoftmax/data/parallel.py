@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
 from .datasets import split_811
-from .text import TOKENIZERS, CorpusError, excerpt, iter_lines, tokenize
+from .text import HAN_RANGES, TOKENIZERS, CorpusError, excerpt, iter_lines, tokenize
 
 __all__ = ["Pair", "cedict_path", "clean_sense", "gloss_tokens", "read_cedict", "cedict_pairs",
            "read_parallel_tsv", "read_parallel_files", "SOURCE_TOKENIZERS"]
@@ -52,9 +52,7 @@ PathLike = Union[str, os.PathLike]
 Pair = Tuple[List[str], List[str]]
 SOURCE_TOKENIZERS = TOKENIZERS  # the sources are split by any of the package's tokenizers
 
-# CJK Unified Ideographs, extension A, compatibility ideographs, extensions B-F
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef"
-_ALL_HAN = re.compile(f"[{_HAN}]+")
+_ALL_HAN = re.compile(f"[{HAN_RANGES}]+")
 _PARENS = re.compile(r"\([^()]*\)")
 _CROSS_REFERENCE = re.compile(
     r"(?:(?:[a-z]+ )*variant of\b|see\b|cl:|surname\b|used in\b|also (?:written|pr\.)|abbr\. (?:for|to|of)\b)",

@@ -20,7 +20,7 @@ from typing import BinaryIO, Iterable, Iterator, List, Tuple, Union
 
 from ..errors import ConfigError, UserError
 
-__all__ = ["CorpusError", "TOKENIZERS", "CORPUS_FORMATS", "tokenize", "guess_tokenizer", "excerpt", "check_readable_file", "iter_lines",
+__all__ = ["CorpusError", "TOKENIZERS", "CORPUS_FORMATS", "HAN_RANGES", "tokenize", "guess_tokenizer", "excerpt", "check_readable_file", "iter_lines",
            "iter_stream_lines", "iter_sentences", "read_sentences"]
 
 
@@ -31,7 +31,9 @@ class CorpusError(UserError, ValueError):
 
 TOKENIZERS = ("whitespace", "char", "jieba")
 CORPUS_FORMATS = ("plain", "tagged")  # a corpus of tokens per line, or of word/TAG tokens (People's Daily)
-_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]")
+# CJK Unified Ideographs, extension A, compatibility ideographs, extensions B-F (Chinese characters)
+HAN_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef"
+_HAN = re.compile(f"[{HAN_RANGES}]")
 
 
 def tokenize(line: str, tokenizer: str) -> List[str]:
@@ -51,8 +53,8 @@ def tokenize(line: str, tokenizer: str) -> List[str]:
     raise ValueError(f"tokenizer must be one of {TOKENIZERS}, got {tokenizer!r}")
 
 
-# Chinese, Japanese kana and Korean syllables: scripts written without spaces between words
-_CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+# Chinese characters, Japanese kana and Korean syllables: scripts written without spaces between words
+_CJK = re.compile(f"[{HAN_RANGES}\u3040-\u30ff\uac00-\ud7af]")
 
 
 def guess_tokenizer(texts: Iterable[str], sample: int = 2000) -> str:
