@@ -11,6 +11,8 @@ optimizer) of:
   runs it; ``fused huffman 2thr``: the same with the kernel on 2 OpenMP threads;
 - ``paddle huffman`` / ``paddle balanced`` / ``paddle huffman dense``: the same layer on its pure
   Paddle ops (``kernel="paddle"``: the GPU and export path);
+- ``fused 1 node``: ``fused huffman`` with every path cut to its first node (``max_length=1``):
+  what a step costs whatever the paths (op dispatch, autograd, the loss, the hidden gradient);
 - ``builtin custom``: Paddle's ``F.hsigmoid_loss`` with the same Huffman tree (path tables gathered
   per batch inside the timed step, as the layer does), ``builtin default``: with Paddle's own tree;
 - ``full softmax``: ``matmul`` + ``cross_entropy`` (skipped above ``--full-max-vocab``);
@@ -19,7 +21,8 @@ optimizer) of:
 Ratios printed and saved per V: ``builtin custom / fused huffman`` (the issue's target: >= 1 at
 1e4, >= 30 at 1e6), ``paddle / fused`` per tree, and ``balanced / huffman`` time per kernel next
 to the ratio of the targets' mean path lengths (the fused kernel walks real paths, the Paddle ops
-pad to the batch's longest). It also checks, in the same run, that
+pad to the batch's longest), and the same ratio for the fused time minus ``fused 1 node`` (the
+part of a step that walks the paths). It also checks, in the same run, that
 ``builtin custom == fused + ln2 * padded slots``. The fused and paddle sparse cells (1 thread) are
 timed in rounds, a block of 20 consecutive steps of each per round, so a change in machine load
 moves them together and their ratios stay comparable. A plain process: no allocator or thread tuning
@@ -49,14 +52,15 @@ import paddle.nn.functional as F  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from paddle_hsoftmax import HierarchicalSoftmax, build_balanced_tree, build_huffman_tree, fused  # noqa: E402
 
-LAYERS = [  # (column, tree, kernel, sparse, kernel threads)
-    ("fused huffman", "huffman", "fused", True, 1),
-    ("fused balanced", "balanced", "fused", True, 1),
-    ("fused huffman dense", "huffman", "fused", False, 1),
-    ("paddle huffman", "huffman", "paddle", True, 1),
-    ("paddle balanced", "balanced", "paddle", True, 1),
-    ("paddle huffman dense", "huffman", "paddle", False, 1),
-    ("fused huffman 2thr", "huffman", "fused", True, 2),  # alone: idle OpenMP threads spin a while
+LAYERS = [  # (column, tree, kernel, sparse, kernel threads, max_length)
+    ("fused huffman", "huffman", "fused", True, 1, None),
+    ("fused balanced", "balanced", "fused", True, 1, None),
+    ("fused 1 node", "huffman", "fused", True, 1, 1),  # every path cut to its root: the fixed cost
+    ("fused huffman dense", "huffman", "fused", False, 1, None),
+    ("paddle huffman", "huffman", "paddle", True, 1, None),
+    ("paddle balanced", "balanced", "paddle", True, 1, None),
+    ("paddle huffman dense", "huffman", "paddle", False, 1, None),
+    ("fused huffman 2thr", "huffman", "fused", True, 2, None),  # alone: idle OpenMP threads spin a while
 ]
 NAMES = [c[0] for c in LAYERS] + ["builtin custom", "builtin default", "full softmax", "adaptive"]
 
@@ -107,7 +111,7 @@ def time_interleaved(steps: dict, min_time: float, min_reps: int, max_reps: int,
 
 # not the built-in: its dense [V-1, D] gradient (512 MB at V = 1e6) is allocated and freed every
 # step, and the step after it pays for that (measured: the fused step went from 4 to 28 ms)
-INTERLEAVED = {"fused huffman", "fused balanced", "paddle huffman", "paddle balanced"}
+INTERLEAVED = {"fused huffman", "fused balanced", "fused 1 node", "paddle huffman", "paddle balanced"}
 
 
 def bench_size(V: int, B: int, D: int, args) -> dict:
@@ -143,15 +147,15 @@ def bench_size(V: int, B: int, D: int, args) -> dict:
         record(name, *time_step(step, args.min_time, args.min_reps, args.max_reps))
 
     layers = {}
-    for name, tree_kind, kernel, sparse, threads in LAYERS:
+    for name, tree_kind, kernel, sparse, threads, max_length in LAYERS:
         if kernel == "fused" and fused.load_hsoftmax_kernel() is None:
             row["skipped"][name] = f"the fused kernel could not be built: {fused._HSOFTMAX.failed}"
             continue
         layer = HierarchicalSoftmax(D, trees[tree_kind], sparse=sparse, check_targets=False, kernel=kernel)
         layers[name] = layer
 
-        def step(layer=layer):
-            layer(h, target).sum().backward()
+        def step(layer=layer, max_length=max_length):
+            layer(h, target, max_length=max_length).sum().backward()
             layer.clear_gradients()
             h.clear_gradient()
 
@@ -264,6 +268,10 @@ def ratios(row: dict) -> dict:
         "paddle_over_fused_balanced": over("paddle balanced", "fused balanced"),
         "full_over_fused": over("full softmax", "fused huffman"),
         "fused_balanced_over_huffman": over("fused balanced", "fused huffman"),
+        "fused_fixed_share": over("fused 1 node", "fused huffman"),
+        "fused_path_part_balanced_over_huffman": (
+            (ms["fused balanced"] - ms["fused 1 node"]) / (ms["fused huffman"] - ms["fused 1 node"])
+            if {"fused balanced", "fused huffman", "fused 1 node"} <= set(ms) else None),
         "paddle_balanced_over_huffman": over("paddle balanced", "paddle huffman"),
         "mean_path_balanced_over_huffman": paths["balanced"] / paths["huffman"],
         "fused_dense_over_sparse": over("fused huffman dense", "fused huffman"),
@@ -316,12 +324,13 @@ def main(argv=None):
     print()
     heads = ["builtin custom / fused", "builtin default / fused", "paddle / fused (huffman)",
              "paddle / fused (balanced)", "full / fused", "balanced / huffman: fused",
-             "balanced / huffman: paddle", "balanced / huffman: mean path", "fused dense / sparse",
-             "fused 1 thread / 2 threads"]
+             "balanced / huffman: paddle", "balanced / huffman: mean path",
+             "fused 1 node / huffman (fixed share)", "balanced / huffman: fused minus 1 node",
+             "fused dense / sparse", "fused 1 thread / 2 threads"]
     keys = ["builtin_custom_over_fused", "builtin_default_over_fused", "paddle_over_fused_huffman",
             "paddle_over_fused_balanced", "full_over_fused", "fused_balanced_over_huffman",
-            "paddle_balanced_over_huffman", "mean_path_balanced_over_huffman", "fused_dense_over_sparse",
-            "fused_1thr_over_2thr"]
+            "paddle_balanced_over_huffman", "mean_path_balanced_over_huffman", "fused_fixed_share",
+            "fused_path_part_balanced_over_huffman", "fused_dense_over_sparse", "fused_1thr_over_2thr"]
     print("| V | " + " | ".join(heads) + " |")
     print("|" + "---|" * (len(heads) + 1))
     for r in rows:

@@ -236,8 +236,11 @@ def test_seq2seq_retrieve_copy_command_and_predict(cedict_slice, tmp_path, capsy
     assert rerank["candidates"] == 10 and rerank["tuned_on"] == 50
     assert str(rerank["weight"]) in rerank["valid_bleu_by_weight"]  # a weight of the tuning grid
     assert rerank["decode"] == "rerank" and rerank["valid_bleu"] == rerank["valid_bleu_by_weight"][str(rerank["weight"])]
-    halves = rerank["valid_bleu_by_weight_halves"]  # the weight chosen is the best on its worse half
-    assert min(halves[str(rerank["weight"])]) == max(min(h) for h in halves.values())
+    table, p = rerank["valid_bleu_by_weight"], rerank["p_value_against_retrieval"]
+    if rerank["weight"] == 0.0:  # retrieval alone: the best, or the best did not pass the test
+        assert table["0.0"] == max(table.values()) or p >= 0.05
+    else:  # the best weight on validation, and better than retrieval alone at p < 0.05
+        assert table[str(rerank["weight"])] == max(table.values()) and p < 0.05
     assert metrics["test_rerank_bleu"] == rerank["bleu"] and {"bleu", "chrf"} <= set(rerank["retrieval_only"])
     record = json.loads((out / "run.json").read_text())  # what predict uses: the run's record, not its settings
     assert record["chosen"]["rerank_weight"] == rerank["weight"] and record["chosen"]["decode"] == "rerank"
@@ -315,7 +318,7 @@ class FixedScores:
 
 
 def test_reranker_candidates_weight_and_tuning(cedict_slice):
-    from paddle_hsoftmax.rerank import Reranker
+    from paddle_hsoftmax.rerank import Reranker, paired_bootstrap_p
 
     memory = cedict_slice[:2000]
     queries = [s for s, _ in cedict_slice[2000:2200]]
@@ -335,14 +338,29 @@ def test_reranker_candidates_weight_and_tuning(cedict_slice):
             np.testing.assert_allclose(c.mean_log_prob, mean)
             assert c.best(1e6) == c.targets[int(np.argmax(mean))]
     weight, table = reranker.tune(queries, refs, grid=(0.0, 1.0, 1e6))
-    assert set(table) == {0.0, 1.0, 1e6} == set(reranker.halves)
-    # the weight chosen is the best on its worse half; each half's BLEU is that of its pairs
-    robust = {w: min(h) for w, h in reranker.halves.items()}
-    assert robust[weight] == max(robust.values())
-    for w, (even, odd) in reranker.halves.items():
-        assert even == pytest.approx(bleu_chrf(reranker.choose(cands, w)[0::2], refs[0::2])["bleu"])
-        assert odd == pytest.approx(bleu_chrf(reranker.choose(cands, w)[1::2], refs[1::2])["bleu"])
+    assert set(table) == {0.0, 1.0, 1e6}
+    for w in table:
         assert table[w] == pytest.approx(bleu_chrf(reranker.choose(cands, w), refs)["bleu"])
+    best = max(table, key=lambda w: (table[w], -w))
+    if best == 0.0:
+        assert weight == 0.0 and reranker.p_value is None  # nothing to test
+    else:  # the best is kept only when it beats retrieval alone (weight 0) significantly
+        p = paired_bootstrap_p(reranker.choose(cands, 0.0), reranker.choose(cands, best), refs)
+        assert reranker.p_value == p and weight == (best if p < 0.05 else 0.0)
+    # a fixed weight (a grid without 0) is not tested
+    assert reranker.tune(queries, refs, grid=(1.0,))[0] == 1.0 and reranker.p_value is None
+
+
+def test_paired_bootstrap_p_tells_a_better_system():
+    """The p-value is small when two systems clearly differ, large when they are the same or
+    differ by one sentence in 200: sacrebleu's paired bootstrap (two-sided) on token lists."""
+    from paddle_hsoftmax.rerank import paired_bootstrap_p
+
+    refs = [[f"w{i}", f"x{i}", "of", f"y{i}"] for i in range(200)]
+    bad = [[f"w{i}", "z", "z", "z"] if i % 2 else list(r) for i, r in enumerate(refs)]
+    assert paired_bootstrap_p(bad, refs, refs) < 0.01
+    assert paired_bootstrap_p(bad, bad, refs) > 0.5
+    assert paired_bootstrap_p(bad, [list(refs[1])] + bad[1:], refs) > 0.05
 
 
 def test_translator_log_probs_are_the_models(cedict_slice):
@@ -368,7 +386,9 @@ def test_translator_log_probs_are_the_models(cedict_slice):
                             paddle.to_tensor(inputs), paddle.to_tensor(gold), paddle.to_tensor(tr.copy_ids(prep)[None]))
             assert got[i] == pytest.approx(-float(nll.sum()), rel=1e-5)
     assert task.selection_metric == "valid_rerank_select"
-    scores = task.evaluate()  # the rerank BLEU, ties broken by the model's own (beam) BLEU
-    assert scores["valid_rerank_select"] == pytest.approx(scores["valid_rerank_bleu"] + 1e-5 * scores["valid_bleu"])
-    assert 0 <= scores["valid_rerank_select"] - scores["valid_rerank_bleu"] <= 1e-3
+    scores = task.evaluate()  # the best grid weight's rerank BLEU, ties broken by the model's own (beam) BLEU
+    _, table = task.rerank_validation()
+    assert scores["valid_rerank_best"] == max(table.values()) >= scores["valid_rerank_bleu"]
+    assert scores["valid_rerank_select"] == pytest.approx(scores["valid_rerank_best"] + 1e-5 * scores["valid_bleu"])
+    assert 0 <= scores["valid_rerank_select"] - scores["valid_rerank_best"] <= 1e-3
     assert task.reranker.index is task.retriever.index  # one index over the training pairs

@@ -58,9 +58,10 @@ def _rerank(task, config, test):
     start = time.perf_counter()
     reranker = task.reranker
     tuned = config.rerank_weight < 0
-    weight, table = task.rerank_validation()
+    weight, table = task.rerank_validation(config.tune_items)
     valid_bleu = table[weight]
-    beam_bleu = task.scores("valid", beam_size=config.beam_size, max_items=config.eval_items)["bleu"]
+    # the same pairs for both decodings
+    beam_bleu = task.scores("valid", beam_size=config.beam_size, max_items=config.tune_items)["bleu"]
     decode = config.decode
     if decode == "auto":  # what `predict` uses: the better of the two on validation
         decode = "rerank" if valid_bleu >= beam_bleu else "beam"
@@ -69,8 +70,9 @@ def _rerank(task, config, test):
     refs = [t for _, t in test]
     return {**bleu_chrf(hyps, refs), "candidates": config.candidates, "weight": weight,
             "valid_bleu_by_weight": table if tuned else None,
-            "valid_bleu_by_weight_halves": dict(reranker.halves) if tuned else None,
-            "tuned_on": min(config.eval_items, len(task.splits["valid"])) if tuned else 0, "valid_bleu": valid_bleu,
+            "p_value_against_retrieval": reranker.p_value if tuned else None,
+            "tuned_on": min(config.tune_items or len(task.splits["valid"]), len(task.splits["valid"])) if tuned else 0,
+            "valid_bleu": valid_bleu,
             "valid_beam_bleu": beam_bleu, "decode": decode,
             "retrieval_only": bleu_chrf(reranker.choose(candidates, 0.0), refs),
             "seconds": time.perf_counter() - start, "hypotheses": hyps}

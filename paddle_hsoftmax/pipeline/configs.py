@@ -285,7 +285,7 @@ class Seq2SeqConfig(Settings):
         beam_size, alpha: test-time beam search and its GNMT length normalisation.
         max_repeat: decoding never repeats a word more than this many times in a row (unless the
             source has a longer run of it; 0 = no limit); ``</s>`` never comes first.
-        eval_items: validation pairs decoded (greedy) after each epoch for model selection.
+        eval_items: validation pairs decoded (beam search) after each epoch for model selection.
         max_train_items: use only the first N training pairs (0 = all): quick runs.
         max_test: score the first N test pairs (0 = all).
         retrieve: nearest training pairs appended to each source (0 = none).
@@ -293,8 +293,13 @@ class Seq2SeqConfig(Settings):
         candidates: retrieved training targets the model reranks at test and prediction time
             (:mod:`paddle_hsoftmax.rerank`; 0 = beam search only).
         rerank_weight: the model's weight in the rerank score; negative: tuned on the first
-            ``eval_items`` validation pairs after training, by the worse BLEU of their two halves
-            (the tuned weight goes to the run's record, ``run.json``, not here).
+            ``tune_items`` validation pairs after training (the best BLEU, kept over retrieval
+            alone only when a paired bootstrap test finds it better: :meth:`Reranker.tune
+            <paddle_hsoftmax.rerank.Reranker.tune>`; the tuned weight goes to the run's record,
+            ``run.json``, not here). After each epoch the same tuning on ``eval_items`` pairs
+            gives the selection score.
+        tune_items: validation pairs the rerank weight and ``decode`` are chosen on after
+            training (0 = all).
         decode: what ``predict`` uses: ``rerank``, ``beam``, or ``auto``: after training, the one
             with the higher BLEU on those validation pairs (rerank vs beam search; the choice goes to
             the run's record).
@@ -322,8 +327,8 @@ class Seq2SeqConfig(Settings):
     max_source_len: int = setting(64, min=1, help="longer training pairs are skipped")
     max_target_len: int = setting(40, min=1,
                                   help="longer training pairs are skipped; decoding stops after this many words")
-    batch_size: int = setting(32, min=1, help="pairs per step")
-    lr: float = setting(3e-3, above=0, help="Adam learning rate")
+    batch_size: int = setting(64, min=1, help="pairs per step")
+    lr: float = setting(4e-3, above=0, help="Adam learning rate")
     grad_clip: float = setting(5.0, above=0, cli=False, help="global gradient-norm clip")
     beam_size: int = setting(5, flag="--beam", min=1, help="beam size for the test scores and predict")
     alpha: float = setting(1.5, min=0, help="GNMT length normalisation of beam scores, log P / ((5+len)/6)^alpha")
@@ -340,9 +345,11 @@ class Seq2SeqConfig(Settings):
                               help="retrieved training targets the model reranks at test/predict time "
                                    "(0 = beam search only)")
     rerank_weight: float = setting(-1.0, help="the model's weight in the rerank score (negative: tune on validation)")
+    tune_items: int = setting(0, min=0, help="validation pairs the rerank weight and --decode auto are chosen on "
+                                             "after training (0 = all)")
     decode: str = setting("auto", choices=DECODINGS,
                           help="what predict uses: rerank, beam search, or auto (the better on validation)")
-    epochs: int = setting(2, min=1, help="passes over the training pairs")
+    epochs: int = setting(4, min=1, help="passes over the training pairs")
     patience: int = setting(3, min=0, help="stop after N epochs without a better validation BLEU (of reranking, "
                                            "with candidates) (0 = never)")
     seed: int = setting(0, help="initialisation and batch order")
