@@ -296,8 +296,8 @@ class Seq2SeqConfig(Settings):
             ``tune_items`` validation pairs after training (the best BLEU, kept over retrieval
             alone only when a paired bootstrap test finds it better: :meth:`Reranker.tune
             <paddle_hsoftmax.rerank.Reranker.tune>`; the tuned weight goes to the run's record,
-            ``run.json``, not here). After each epoch the same tuning on ``eval_items`` pairs
-            gives the selection score.
+            ``run.json``, not here). After each epoch the best grid weight's BLEU on the first
+            ``eval_items`` pairs is the checkpoint's selection score.
         tune_items: validation pairs the rerank weight and ``decode`` are chosen on after
             training (0 = all).
         decode: what ``predict`` uses: ``rerank``, ``beam``, or ``auto``: after training, the one
