@@ -101,7 +101,7 @@ class Seq2SeqTask(Task):
         self.copy_ids = [self.translator.copy_ids(s) for s in sources] if config.copy else None
         self.reranker = Reranker(self.translator, train, config.candidates) if config.candidates else None
         # checkpoints are selected by the decoding that is used: reranking when there are candidates
-        # (its BLEU, ties broken by the model's own beam search; see evaluate)
+        # (the best grid weight's BLEU, ties broken by the model's own beam search; see evaluate)
         self.selection_metric = "valid_rerank_select" if self.reranker is not None else "valid_bleu"
         self.optimizer = paddle.optimizer.Adam(
             learning_rate=config.lr, parameters=self.model.parameters(),
@@ -157,11 +157,12 @@ class Seq2SeqTask(Task):
 
     def evaluate(self) -> Dict[str, float]:
         """BLEU/chrF of the model's own decoding (beam search with ``beam_size``, greedy with 0) on the
-        first ``eval_items`` validation pairs; with candidates also the rerank BLEU (at the best
-        grid weight unless ``rerank_weight`` is set) and that weight.
+        first ``eval_items`` validation pairs; with candidates also the rerank BLEU at the weight
+        :meth:`~paddle_hsoftmax.rerank.Reranker.tune` keeps (or ``rerank_weight`` when it is set),
+        that weight, and the best grid weight's BLEU (the selection score).
 
-        Beam, not greedy: the two disagree on which epoch is better (measured, seed-1 default run
-        of 2026-12-03, first 1,000 validation pairs: greedy 19.34 -> 16.04 from epoch 1 to 2, beam
+        Beam, not greedy: the two disagree on which epoch is better (measured, seed-1 run with
+        the former defaults, batch 32 for 2 epochs, 2026-12-03, first 1,000 validation pairs: greedy 19.34 -> 16.04 from epoch 1 to 2, beam
         5 16.95 -> 18.47; on test greedy 20.15 -> 15.65, beam 18.15 -> 19.15), and the model is
         used through beam search. It costs ~6 s per evaluation of 1,000 pairs on 2 CPU cores."""
         s = self.scores("valid", beam_size=self.config.beam_size, max_items=self.config.eval_items)
@@ -174,7 +175,7 @@ class Seq2SeqTask(Task):
             # Selecting by the tested weight's BLEU kept weight 0 (retrieval alone, the same
             # number every epoch) on 1,000 pairs at every epoch but the last of the seed-1 batch-64
             # run of 2026-12-03. Ties broken by the model's own BLEU (adding at most 0.001): the
-            # seed-1 default run of 2026-12-03 otherwise kept epoch 1 whatever the later ones learnt.
+            # seed-1 run with the former defaults otherwise kept epoch 1 whatever later ones learnt.
             best = max(table.values())
             result.update(valid_rerank_bleu=table[weight], valid_rerank_weight=weight, valid_rerank_best=best,
                           valid_rerank_select=best + 1e-5 * s["bleu"])
