@@ -70,8 +70,10 @@ def run(args) -> int:
         print(f"embeddings initialised from {config.init_vectors}: {task.init_coverage:.1%} of the tokens found")
     if task.ngrams is not None:
         chars = f" and word character 2..{task.ngrams.chars}-grams" if task.ngrams.chars else ""
-        print(f"n-gram branch: {len(task.ngrams):,} token 1..{config.ngrams}-grams{chars}, NB-weighted logistic regression")
-    elif task.ngram_note:
+        users = (["NB-weighted logistic regression"] if task.model.ngram is not None else []) + (
+            [f"a bag of {config.bag_dim}-d embeddings beside the LSTM"] if task.model.bag is not None else [])
+        print(f"n-grams: {len(task.ngrams):,} token 1..{config.ngrams}-grams{chars}: " + " and ".join(users))
+    if task.ngram_note:
         print(task.ngram_note)
     if task.unseen_labels:
         print("labels not seen in training (scored as errors): "

@@ -4,7 +4,9 @@ Two branches, each trained on its own loss, whose scores add up at prediction ti
 product of experts: ``log_softmax(ngram + mix * rnn)``, ``mix`` a buffer chosen on validation data
 by the task, :data:`MIX_GRID`):
 
-- the recurrent branch: embedding -> (Bi)LSTM or GRU -> pooling over time -> MLP -> scores ``[B, C]``;
+- the recurrent branch: embedding -> (Bi)LSTM or GRU -> pooling over time -> MLP, optionally joined
+  with the mean of the text's n-gram embeddings (:class:`NgramBag`: fastText's bag of n-grams, Joulin
+  et al. 2017) -> scores ``[B, C]`` (a linear layer, or an output layer such as H-softmax);
 - the n-gram branch (:class:`NgramNB`, optional): logistic regression over the text's distinct token
   1..n-grams, each feature scaled by its naive-Bayes log-count ratio (Wang & Manning, "Baselines
   and Bigrams: Simple, Good Sentiment and Topic Classification", ACL 2012: NBSVM / NB-LR).
@@ -36,7 +38,8 @@ import paddle.nn.functional as F
 
 from .options import POOLINGS, RNN_CELL_NAMES
 
-__all__ = ["RNN_CELLS", "POOLINGS", "MIX_GRID", "TextClassifier", "NgramNB", "masked_pool", "nb_log_count_ratios"]
+__all__ = ["RNN_CELLS", "POOLINGS", "MIX_GRID", "TextClassifier", "NgramNB", "NgramBag", "masked_pool",
+           "nb_log_count_ratios"]
 
 RNN_CELLS = dict(zip(RNN_CELL_NAMES, (nn.GRU, nn.LSTM)))
 MIX_GRID = (0.0, 0.1, 0.25, 0.5, 1.0)  # weights of the recurrent branch's vote tried on validation data
@@ -119,6 +122,36 @@ class NgramNB(nn.Layer):
         return (r * w).sum(axis=1) + self.bias  # (B, C)
 
 
+class NgramBag(nn.Layer):
+    """fastText's text representation (Joulin et al., "Bag of Tricks for Efficient Text
+    Classification", EACL 2017): the mean of the embeddings of the text's distinct n-grams. Where
+    fastText hashes n-grams into buckets, the ids here are the training n-grams' own
+    (:class:`~paddle_hsoftmax.pipeline.encoding.NgramIndex`), so no two share a row.
+
+    Unlike :class:`NgramNB`, whose table is n-grams x classes, the table is n-grams x ``dim``: it
+    serves any number of classes, e.g. under an H-softmax head (fastText's ``-loss hs``).
+
+    Args:
+        num_ngrams: F (id 0 is padding and stays zero).
+        dim: D.
+        sparse: the table's gradient holds only the rows a batch touched (``SelectedRows``; with
+            Adam's ``lazy_mode`` only those rows are updated, as fastText's SGD does).
+
+    Shape: n-gram ids ``[B, N]`` (0 = padding) -> ``[B, D]`` (zeros for a text with no known n-gram).
+    """
+
+    def __init__(self, num_ngrams: int, dim: int, sparse: bool = True) -> None:
+        super().__init__()
+        bound = 1.0 / dim  # fastText's input-matrix initialisation
+        self.embed = nn.Embedding(num_ngrams, dim, padding_idx=0, sparse=sparse,
+                                  weight_attr=paddle.ParamAttr(initializer=nn.initializer.Uniform(-bound, bound)))
+
+    def forward(self, ngrams: paddle.Tensor) -> paddle.Tensor:
+        vectors = self.embed(ngrams)  # (B, N, D); padding rows are 0
+        count = (ngrams > 0).astype(vectors.dtype).sum(axis=1, keepdim=True)  # (B, 1)
+        return vectors.sum(axis=1) / paddle.clip(count, min=1.0)  # (B, D)
+
+
 class TextClassifier(nn.Layer):
     """Embedding -> RNN -> pooling -> MLP.
 
@@ -132,9 +165,12 @@ class TextClassifier(nn.Layer):
         dropout: on embeddings, between RNN layers and before the output.
         ngram_ratios: ``[F, C]`` naive-Bayes ratios of the n-gram branch (None: no such branch).
         ngram_decay: its L2 coefficient.
+        bag_ngrams, bag_dim: with both > 0, the recurrent branch's features are joined with an
+            :class:`NgramBag` of ``bag_ngrams`` n-gram ids and ``bag_dim`` dimensions (the model
+            then takes n-gram ids even without the n-gram branch).
         head: ``softmax`` (scores from a linear layer) or an output layer of
             :mod:`paddle_hsoftmax.output` (e.g. :class:`~paddle_hsoftmax.output.HierarchicalSoftmax`,
-            ``feature_size`` = the MLP's width): then :meth:`features` feed it, and there is no
+            ``feature_size`` = the MLP's width, + ``bag_dim`` with a bag): then :meth:`features` feed it, and there is no
             n-gram branch.
     """
 
@@ -152,6 +188,8 @@ class TextClassifier(nn.Layer):
         ngram_ratios: Optional[np.ndarray] = None,
         ngram_decay: float = 0.0,
         head: object = "softmax",
+        bag_ngrams: int = 0,
+        bag_dim: int = 0,
     ) -> None:
         super().__init__()
         if cell not in RNN_CELLS:
@@ -170,6 +208,8 @@ class TextClassifier(nn.Layer):
         width = hidden_size * (2 if bidirectional else 1) * (2 if pooling == "meanmax" else 1)
         self.dropout = nn.Dropout(dropout)
         self.hidden = nn.Sequential(nn.Linear(width, width), nn.Tanh(), nn.Dropout(dropout))
+        self.bag = NgramBag(bag_ngrams, bag_dim) if bag_ngrams > 0 and bag_dim > 0 else None
+        width += bag_dim if self.bag is not None else 0
         if isinstance(head, str):
             if head != "softmax":
                 raise ValueError(f"head must be 'softmax' or an output layer, got {head!r}")
@@ -187,22 +227,33 @@ class TextClassifier(nn.Layer):
         self.mix.stop_gradient = True
         self.feature_size = width
 
-    def features(self, tokens: paddle.Tensor, lengths: paddle.Tensor) -> paddle.Tensor:
-        """The recurrent branch's last hidden layer ``[B, W]``."""
+    @property
+    def takes_ngrams(self) -> bool:
+        """Whether the model reads n-gram ids (the n-gram branch or the bag)."""
+        return self.ngram is not None or self.bag is not None
+
+    def features(self, tokens: paddle.Tensor, lengths: paddle.Tensor,
+                 ngrams: Optional[paddle.Tensor] = None) -> paddle.Tensor:
+        """The recurrent branch's last hidden layer ``[B, W]`` (joined with the n-gram bag's mean)."""
         x = self.dropout(self.embed(tokens))  # (B, T, E)
         states, _ = self.rnn(x, sequence_length=lengths)  # (B, T, H * dirs)
         pooled = masked_pool(states, lengths, self.pooling, self.bidirectional)  # (B, W)
-        return self.hidden(pooled)  # (B, W)
+        hidden = self.hidden(pooled)  # (B, W)
+        if self.bag is None:
+            return hidden
+        if ngrams is None:
+            raise ValueError("this classifier joins an n-gram bag to its features: pass the texts' n-gram ids")
+        return paddle.concat([hidden, self.bag(ngrams)], axis=-1)  # (B, W + D)
 
     def branch_scores(self, tokens: paddle.Tensor, lengths: paddle.Tensor,
                       ngrams: Optional[paddle.Tensor] = None) -> Tuple[paddle.Tensor, Optional[paddle.Tensor]]:
         """Scores ``[B, C]`` of the recurrent branch and of the n-gram branch (None without one)."""
-        rnn = self.out(self.features(tokens, lengths))  # (B, C)
+        rnn = self.out(self.features(tokens, lengths, ngrams))  # (B, C)
         return rnn, (self.ngram(ngrams) if self.ngram is not None else None)
 
     def forward(self, tokens: paddle.Tensor, lengths: paddle.Tensor,
                 ngrams: Optional[paddle.Tensor] = None) -> paddle.Tensor:
         if self.output_layer is not None:
-            return self.output_layer.full_log_prob(self.features(tokens, lengths))  # (B, C)
+            return self.output_layer.full_log_prob(self.features(tokens, lengths, ngrams))  # (B, C)
         rnn, ngram = self.branch_scores(tokens, lengths, ngrams)
         return F.log_softmax(rnn if ngram is None else ngram + self.mix * rnn, axis=-1)  # (B, C)

@@ -106,6 +106,9 @@ class ClassifyConfig(Settings):
             2..N-grams (fastText's subwords; 0 = none).
         output: ``softmax``, or ``hsoftmax`` (a Huffman tree over the label counts; for thousands
             of labels; no n-gram branch).
+        bag_dim: the recurrent branch's features also hold the mean of the texts' 1..``ngrams``-gram
+            embeddings of this size (:class:`~paddle_hsoftmax.models.classifier.NgramBag`, fastText's
+            text vector; with any head, so also under H-softmax; 0 = none).
         baseline: also fit TF-IDF + logistic regression (scikit-learn) on the same split.
     """
 
@@ -142,6 +145,8 @@ class ClassifyConfig(Settings):
                                                           "branch also holds each word's character 2..N-grams (0 = none)")
     output: str = setting("softmax", choices=("softmax", "hsoftmax"), shape=True,
                           help="softmax, or hsoftmax: a Huffman tree over the label counts (thousands of labels)")
+    bag_dim: int = setting(0, min=0, shape=True, help="join the mean of the texts' n-gram embeddings of this size to "
+                                                      "the LSTM features (fastText's bag of n-grams; 0 = none)")
     baseline: bool = setting(False, help="also train TF-IDF + logistic regression (scikit-learn) on the same "
                                          "split and print both")
     seed: int = setting(0, help="initialisation and batch order")

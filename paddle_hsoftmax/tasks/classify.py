@@ -78,39 +78,49 @@ class ClassifyTask(Task):
                 gold.append(self.label_index.get(label, -1))
             self.data[part] = (ids, np.asarray(gold, dtype=np.int64))
         self.label_counts = np.bincount(self.data["train"][1], minlength=len(self.labels))
-        self.ngrams, ratios, decay = self._ngram_branch(config, tokens)
+        self.ngrams, ratios, decay = self._ngram_features(config, tokens)
         head = "softmax"
+        bag = len(self.ngrams) if self.ngrams is not None and config.bag_dim else 0
         if config.output == "hsoftmax":
             from ..output import HierarchicalSoftmax
             from ..tree import build_huffman_tree
 
             width = config.hidden_size * (2 if config.bidirectional else 1) * (2 if config.pooling == "meanmax" else 1)
-            head = HierarchicalSoftmax(width, build_huffman_tree(self.label_counts))
+            head = HierarchicalSoftmax(width + (config.bag_dim if bag else 0), build_huffman_tree(self.label_counts))
         paddle.seed(config.seed)
         self.model = TextClassifier(
             len(self.vocab), len(self.labels), embed_dim=config.embed_dim, hidden_size=config.hidden_size,
             num_layers=config.num_layers, bidirectional=config.bidirectional, cell=config.cell,
             pooling=config.pooling, dropout=config.dropout, ngram_ratios=ratios, ngram_decay=decay, head=head,
+            bag_ngrams=bag, bag_dim=config.bag_dim,
         )
         self.init_coverage = self._init_embeddings(config.init_vectors) if config.init_vectors else None
         self.optimizer = paddle.optimizer.Adam(
             learning_rate=config.lr, parameters=self.model.parameters(),
             grad_clip=paddle.nn.ClipGradByGlobalNorm(config.grad_clip),
+            lazy_mode=bag > 0,  # the bag's sparse gradient updates only the rows a batch touched
         )
 
-    def _ngram_branch(self, config: ClassifyConfig, tokens):
-        """``(n-gram index, NB ratios [F, C], L2 coefficient)`` of the n-gram branch, or three Nones
-        (``ngrams`` 0, or the H-softmax head); the n-gram ids of every split go to ``self.ngram_ids``."""
+    def _ngram_features(self, config: ClassifyConfig, tokens):
+        """``(n-gram index, NB ratios [F, C], L2 coefficient)``: the index is None without n-grams
+        (``ngrams`` 0), the ratios and coefficient None without the n-gram branch (the H-softmax
+        head, or too many labels), when only the bag (``bag_dim``) reads the n-grams; the n-gram
+        ids of every split go to ``self.ngram_ids``."""
         self.ngram_ids, self.ngram_note = None, ""
-        if not config.ngrams or config.output != "softmax":
+        branch = config.output == "softmax"
+        if not config.ngrams or not (branch or config.bag_dim):
             return None, None, None
         index = NgramIndex.build(tokens["train"], config.ngrams,
                                  chars=config.ngram_chars if config.tokenizer != "char" else 0)
-        if len(index) * len(self.labels) > MAX_NGRAM_TABLE:
+        if branch and len(index) * len(self.labels) > MAX_NGRAM_TABLE:
             self.ngram_note = (f"no n-gram branch: {len(index):,} n-grams x {len(self.labels):,} labels is more than "
                                f"{MAX_NGRAM_TABLE:,} weights (--ngrams 0 says so; --output hsoftmax for many labels)")
+            branch = False
+        if not (branch or config.bag_dim):
             return None, None, None
         self.ngram_ids = {part: [index.encode(t) for t in toks] for part, toks in tokens.items()}
+        if not branch:
+            return index, None, None
         rows = self.ngram_ids["train"]
         gold = self.data["train"][1]
         counts = np.zeros((len(index), len(self.labels)), dtype=np.float64)  # texts of each class per n-gram
@@ -153,7 +163,8 @@ class ClassifyTask(Task):
             yield tokens, lens, self._ngram_batch("train", idx), gold[idx]
 
     def _ngram_batch(self, part: str, idx) -> "np.ndarray | None":
-        """``[B, N]`` n-gram ids of texts ``idx`` of ``part`` (0-padded), or None without the branch."""
+        """``[B, N]`` n-gram ids of texts ``idx`` of ``part`` (0-padded), or None when the model reads
+        no n-grams."""
         if self.ngram_ids is None:
             return None
         rows = [self.ngram_ids[part][i] for i in idx]
@@ -170,11 +181,12 @@ class ClassifyTask(Task):
         tokens, lengths, ngrams, gold = batch
         self.model.train()
         tokens, lengths, target = paddle.to_tensor(tokens), paddle.to_tensor(lengths), paddle.to_tensor(gold)
+        ngrams = None if ngrams is None else paddle.to_tensor(ngrams)
         if self.model.output_layer is not None:
-            loss = self.model.output_layer(self.model.features(tokens, lengths), target).sum()
+            loss = self.model.output_layer(self.model.features(tokens, lengths, ngrams), target).sum()
             extra = 0.0
         else:
-            rnn, ngram = self.model.branch_scores(tokens, lengths, None if ngrams is None else paddle.to_tensor(ngrams))
+            rnn, ngram = self.model.branch_scores(tokens, lengths, ngrams)
             # each branch learns on its own (the logged loss is the recurrent branch's)
             loss = F.cross_entropy(rnn, target, reduction="sum")  # (B, C) scores -> sum
             extra = 0.0 if ngram is None else F.cross_entropy(ngram, target, reduction="sum")
@@ -221,11 +233,12 @@ class ClassifyTask(Task):
                 idx = order[start : start + batch_size]
                 tokens, lens = self.pad([sequences[i] for i in idx])
                 tokens, lens = paddle.to_tensor(tokens), paddle.to_tensor(lens)
+                ngrams = self._ngram_batch(part, idx)
+                ngrams = None if ngrams is None else paddle.to_tensor(ngrams)
                 if self.model.output_layer is not None:
-                    best = self.model.output_layer.predict(self.model.features(tokens, lens), k=1).ids[:, 0]
+                    best = self.model.output_layer.predict(self.model.features(tokens, lens, ngrams), k=1).ids[:, 0]
                 else:
-                    ngrams = self._ngram_batch(part, idx)
-                    best = self.model(tokens, lens, None if ngrams is None else paddle.to_tensor(ngrams)).argmax(-1)
+                    best = self.model(tokens, lens, ngrams).argmax(-1)
                 pred[idx] = best.numpy()
         return pred
 
@@ -235,13 +248,13 @@ class ClassifyTask(Task):
         return classification_scores(gold, pred, self.labels) if (gold >= 0).all() else _with_unseen(gold, pred, self.labels)
 
     def evaluate(self) -> Dict[str, float]:
-        extra = self.choose_mix() if self.ngram_ids is not None else {}
+        extra = self.choose_mix() if self.model.ngram is not None else {}
         s = self.scores("valid")
         return {"valid_accuracy": s["accuracy"], "valid_macro_f1": s["macro_f1"], **extra}
 
     def branch_test_accuracy(self) -> Dict[str, float]:
         """Test accuracy of each branch alone (the levers' table), with the n-gram branch."""
-        if self.ngram_ids is None:
+        if self.model.ngram is None:
             return {}
         rnn, ngram = self.branch_scores("test")
         gold = self.data["test"][1]
