@@ -71,7 +71,7 @@ def run(args) -> int:
     if task.ngrams is not None:
         chars = f" and word character 2..{task.ngrams.chars}-grams" if task.ngrams.chars else ""
         users = (["NB-weighted logistic regression"] if task.model.ngram is not None else []) + (
-            [f"a bag of {config.bag_dim}-d embeddings beside the LSTM"] if task.model.bag is not None else [])
+            [f"a bag of {config.bag_size()}-d embeddings beside the LSTM"] if task.model.bag is not None else [])
         print(f"n-grams: {len(task.ngrams):,} token 1..{config.ngrams}-grams{chars}: " + " and ".join(users))
     if task.ngram_note:
         print(task.ngram_note)

@@ -80,19 +80,19 @@ class ClassifyTask(Task):
         self.label_counts = np.bincount(self.data["train"][1], minlength=len(self.labels))
         self.ngrams, ratios, decay = self._ngram_features(config, tokens)
         head = "softmax"
-        bag = len(self.ngrams) if self.ngrams is not None and config.bag_dim else 0
+        bag = len(self.ngrams) if self.ngrams is not None and config.bag_size() else 0
         if config.output == "hsoftmax":
             from ..output import HierarchicalSoftmax
             from ..tree import build_huffman_tree
 
             width = config.hidden_size * (2 if config.bidirectional else 1) * (2 if config.pooling == "meanmax" else 1)
-            head = HierarchicalSoftmax(width + (config.bag_dim if bag else 0), build_huffman_tree(self.label_counts))
+            head = HierarchicalSoftmax(width + (config.bag_size() if bag else 0), build_huffman_tree(self.label_counts))
         paddle.seed(config.seed)
         self.model = TextClassifier(
             len(self.vocab), len(self.labels), embed_dim=config.embed_dim, hidden_size=config.hidden_size,
             num_layers=config.num_layers, bidirectional=config.bidirectional, cell=config.cell,
             pooling=config.pooling, dropout=config.dropout, ngram_ratios=ratios, ngram_decay=decay, head=head,
-            bag_ngrams=bag, bag_dim=config.bag_dim,
+            bag_ngrams=bag, bag_dim=config.bag_size(),
         )
         self.init_coverage = self._init_embeddings(config.init_vectors) if config.init_vectors else None
         self.optimizer = paddle.optimizer.Adam(
@@ -108,7 +108,7 @@ class ClassifyTask(Task):
         ids of every split go to ``self.ngram_ids``."""
         self.ngram_ids, self.ngram_note = None, ""
         branch = config.output == "softmax"
-        if not config.ngrams or not (branch or config.bag_dim):
+        if not config.ngrams or not (branch or config.bag_size()):
             return None, None, None
         index = NgramIndex.build(tokens["train"], config.ngrams,
                                  chars=config.ngram_chars if config.tokenizer != "char" else 0)
@@ -116,7 +116,7 @@ class ClassifyTask(Task):
             self.ngram_note = (f"no n-gram branch: {len(index):,} n-grams x {len(self.labels):,} labels is more than "
                                f"{MAX_NGRAM_TABLE:,} weights (--ngrams 0 says so; --output hsoftmax for many labels)")
             branch = False
-        if not (branch or config.bag_dim):
+        if not (branch or config.bag_size()):
             return None, None, None
         self.ngram_ids = {part: [index.encode(t) for t in toks] for part, toks in tokens.items()}
         if not branch:
