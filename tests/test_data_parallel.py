@@ -219,6 +219,16 @@ def test_classify_two_processes_equal_one(files, tmp_path):
 
 
 @pytest.mark.slow
+def test_classify_hsoftmax_bag_two_processes_equal_one(files, tmp_path):
+    """The H-softmax head with its n-gram bag (on by default there): the bag's sparse gradient is
+    sent as rows and lazy Adam updates them in both processes alike."""
+    args = ["classify"] + user_files(files, "classify") + QUICK + [
+        "--embed-dim", "8", "--hidden", "8", "--batch-size", "16", "--max-len", "24", "--output", "hsoftmax",
+        "--ngrams", "2"]
+    equal_runs(args, tmp_path, "classify_hs_bag")
+
+
+@pytest.mark.slow
 def test_tag_two_processes_equal_one(files, tmp_path):
     args = ["tag"] + user_files(files, "tag") + QUICK + [
         "--embed-dim", "8", "--hidden", "8", "--batch-size", "12", "--char-dim", "4", "--char-filters", "4"]

@@ -5,7 +5,7 @@ on a built-in dataset or your own files; ``--baseline`` also fits TF-IDF + logis
 Settings: :class:`~paddle_hsoftmax.pipeline.configs.ClassifyConfig` (every flag, and the keys of a
 ``--config`` file). Outputs in ``--output-dir``: ``run.json`` (kind, settings, versions, files),
 ``metrics.json`` (test accuracy, macro F1, per-class scores, confusion matrix, training time),
-``tokens.txt``, ``ngrams.txt`` (with the n-gram branch), ``labels.txt``, ``config.json``, ``inference/``, ``checkpoints/`` (``best.pdckpt``
+``tokens.txt``, ``ngrams.txt`` (with the n-gram branch or bag), ``labels.txt``, ``config.json``, ``inference/``, ``checkpoints/`` (``best.pdckpt``
 by validation accuracy) and ``vdl/``.
 """
 
@@ -99,7 +99,7 @@ def run(args) -> int:
         "config": dataclasses.asdict(config),
         "process_seconds": time.perf_counter() - start,
     })
-    export_model(task.model, run_dir.file("inference"), with_ngrams=task.ngrams is not None)
+    export_model(task.model, run_dir.file("inference"), with_ngrams=task.model.takes_ngrams)
     task.vocab.save(run_dir.file("tokens.txt"))
     if task.ngrams is not None:
         task.ngrams.save(run_dir.file("ngrams.txt"))

@@ -114,7 +114,8 @@ class ClassifyTask(Task):
                                  chars=config.ngram_chars if config.tokenizer != "char" else 0)
         if branch and len(index) * len(self.labels) > MAX_NGRAM_TABLE:
             self.ngram_note = (f"no n-gram branch: {len(index):,} n-grams x {len(self.labels):,} labels is more than "
-                               f"{MAX_NGRAM_TABLE:,} weights (--ngrams 0 says so; --output hsoftmax for many labels)")
+                               f"{MAX_NGRAM_TABLE:,} weights (--ngrams 0 says so; for many labels --output hsoftmax, "
+                               "where the n-grams enter as a bag of embeddings, --bag-dim)")
             branch = False
         if not (branch or config.bag_size()):
             return None, None, None
