@@ -52,6 +52,23 @@ def test_bag_joins_the_features_and_is_required():
         model.features(tokens, lengths)
 
 
+def test_same_seed_same_model_under_hsoftmax():
+    """Every parameter, the H-softmax head's node vectors and the bag included, comes from the seed
+    (the head was once built before the seed was set, so two runs of one command differed)."""
+    from paddle_hsoftmax.tasks.classify import ClassifyConfig, ClassifyTask
+
+    senti = chnsenti()
+    small = {"train": senti["train"][:200], "valid": senti["valid"][:20], "test": senti["test"][:20]}
+    config = dict(embed_dim=4, hidden_size=4, ngrams=2, bag_dim=4, output="hsoftmax")
+    a = ClassifyTask(ClassifyConfig(**config), small).model.state_dict()
+    paddle.seed(12345)  # whatever the global generator did in between
+    paddle.randn([7])
+    b = ClassifyTask(ClassifyConfig(**config), small).model.state_dict()
+    assert a.keys() == b.keys() and any("output_layer" in k for k in a)
+    for k in a:
+        np.testing.assert_array_equal(a[k].numpy(), b[k].numpy(), err_msg=k)
+
+
 @pytest.mark.slow
 def test_bag_under_hsoftmax_learns_and_its_export_agrees(tmp_path, capsys):
     """Real reviews (small slices of chnsenti), the H-softmax head, the bag beside a tiny LSTM:

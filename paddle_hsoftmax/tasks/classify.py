@@ -81,13 +81,13 @@ class ClassifyTask(Task):
         self.ngrams, ratios, decay = self._ngram_features(config, tokens)
         head = "softmax"
         bag = len(self.ngrams) if self.ngrams is not None and config.bag_size() else 0
+        paddle.seed(config.seed)  # before the H-softmax head too: its node vectors are drawn at construction
         if config.output == "hsoftmax":
             from ..output import HierarchicalSoftmax
             from ..tree import build_huffman_tree
 
             width = config.hidden_size * (2 if config.bidirectional else 1) * (2 if config.pooling == "meanmax" else 1)
             head = HierarchicalSoftmax(width + (config.bag_size() if bag else 0), build_huffman_tree(self.label_counts))
-        paddle.seed(config.seed)
         self.model = TextClassifier(
             len(self.vocab), len(self.labels), embed_dim=config.embed_dim, hidden_size=config.hidden_size,
             num_layers=config.num_layers, bidirectional=config.bidirectional, cell=config.cell,
