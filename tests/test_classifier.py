@@ -154,6 +154,12 @@ def test_classify_cli_errors(tmp_path, capsys):
     assert main(["classify", "--train", str(missing), "--valid", str(missing), "--test", str(missing),
                  "--output-dir", str(tmp_path / "o2")]) == 2
     assert "no such file" in capsys.readouterr().err
+    # a bag of n-grams without n-grams: one line, before the output directory is touched
+    assert main(["classify", "--dataset", "chnsenti", "--ngrams", "0", "--bag-dim", "16",
+                 "--output-dir", str(tmp_path / "o3")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--bag-dim 16 needs --ngrams > 0" in err[0], err
+    assert not (tmp_path / "o3").exists()
 
 
 def test_init_vectors_fill_known_tokens(senti, tmp_path):

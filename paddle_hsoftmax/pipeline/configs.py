@@ -161,6 +161,8 @@ class ClassifyConfig(Settings):
     def check(self) -> None:
         if self.dataset is not None or self.train is not None:
             _need_splits(self)
+        if self.bag_dim and not self.ngrams:
+            raise ConfigError(f"--bag-dim {self.bag_dim} needs --ngrams > 0 (the bag holds the texts' 1..N-grams)")
 
     def bag_size(self) -> int:
         """The n-gram bag's dimension: ``bag_dim``, or by default :data:`HSOFTMAX_BAG_DIM` with the
