@@ -80,25 +80,25 @@ class ClassifyTask(Task):
         self.label_counts = np.bincount(self.data["train"][1], minlength=len(self.labels))
         self.ngrams, ratios, decay = self._ngram_features(config, tokens)
         head = "softmax"
-        bag = len(self.ngrams) if self.ngrams is not None and config.bag_size() else 0
+        bag_dim = config.bag_size() if self.ngrams is not None else 0  # the n-gram bag's width (0: none)
         paddle.seed(config.seed)  # before the H-softmax head too: its node vectors are drawn at construction
         if config.output == "hsoftmax":
             from ..output import HierarchicalSoftmax
             from ..tree import build_huffman_tree
 
             width = config.hidden_size * (2 if config.bidirectional else 1) * (2 if config.pooling == "meanmax" else 1)
-            head = HierarchicalSoftmax(width + (config.bag_size() if bag else 0), build_huffman_tree(self.label_counts))
+            head = HierarchicalSoftmax(width + bag_dim, build_huffman_tree(self.label_counts))
         self.model = TextClassifier(
             len(self.vocab), len(self.labels), embed_dim=config.embed_dim, hidden_size=config.hidden_size,
             num_layers=config.num_layers, bidirectional=config.bidirectional, cell=config.cell,
             pooling=config.pooling, dropout=config.dropout, ngram_ratios=ratios, ngram_decay=decay, head=head,
-            bag_ngrams=bag, bag_dim=config.bag_size(),
+            bag_ngrams=len(self.ngrams) if bag_dim else 0, bag_dim=bag_dim,
         )
         self.init_coverage = self._init_embeddings(config.init_vectors) if config.init_vectors else None
         self.optimizer = paddle.optimizer.Adam(
             learning_rate=config.lr, parameters=self.model.parameters(),
             grad_clip=paddle.nn.ClipGradByGlobalNorm(config.grad_clip),
-            lazy_mode=bag > 0,  # the bag's sparse gradient updates only the rows a batch touched
+            lazy_mode=bag_dim > 0,  # the bag's sparse gradient updates only the rows a batch touched
         )
 
     def _ngram_features(self, config: ClassifyConfig, tokens):
