@@ -392,3 +392,18 @@ def test_translator_log_probs_are_the_models(cedict_slice):
     assert scores["valid_rerank_select"] == pytest.approx(scores["valid_rerank_best"] + 1e-5 * scores["valid_bleu"])
     assert 0 <= scores["valid_rerank_select"] - scores["valid_rerank_best"] <= 1e-3
     assert task.reranker.index is task.retriever.index  # one index over the training pairs
+
+
+def test_learning_rate_decays_linearly_to_the_ratio(cedict_slice):
+    """``--min-lr-ratio r``: lr at the start, lr x r at the end of the last epoch, linear between;
+    1 keeps it constant; the optimizer gets what the schedule says."""
+    from paddle_hsoftmax.tasks.seq2seq import Seq2SeqConfig, Seq2SeqTask
+
+    pairs = [(s, t) for s, t in cedict_slice if len(t) <= 4][:200]
+    splits = {"train": pairs[:150], "valid": pairs[150:175], "test": pairs[175:]}
+    for ratio, expected in ((0.1, (4e-3, 2.2e-3, 4e-4)), (1.0, (4e-3, 4e-3, 4e-3))):
+        task = Seq2SeqTask(Seq2SeqConfig(hidden_size=8, embed_dim=6, lr=4e-3, min_lr_ratio=ratio, candidates=0), splits)
+        got = [task.learning_rate(p) for p in (0.0, 0.5, 1.0)]
+        assert got == pytest.approx(expected)
+        task.set_learning_rate(got[1])
+        assert task.optimizer.get_lr() == pytest.approx(got[1])

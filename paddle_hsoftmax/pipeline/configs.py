@@ -303,6 +303,8 @@ class Seq2SeqConfig(Settings):
         max_source_len, max_target_len: longer training pairs are skipped; decoding stops after
             ``max_target_len`` words.
         batch_size, lr, grad_clip: Adam with global-norm clipping.
+        min_lr_ratio: the learning rate decays linearly from ``lr`` to ``lr * min_lr_ratio`` over the
+            ``epochs`` (1 = constant).
         beam_size, alpha: test-time beam search and its GNMT length normalisation.
         max_repeat: decoding never repeats a word more than this many times in a row (unless the
             source has a longer run of it; 0 = no limit); ``</s>`` never comes first.
@@ -353,6 +355,10 @@ class Seq2SeqConfig(Settings):
     batch_size: int = setting(64, min=1, help="pairs per step")
     lr: float = setting(4e-3, above=0, help="Adam learning rate")
     grad_clip: float = setting(5.0, above=0, cli=False, help="global gradient-norm clip")
+    # linear decay to 0: the model alone +1.65 BLEU / +1.79 chrF with beam 5 on test, reranking the
+    # same (README "A decaying learning rate"; the constant rate's last epoch was its worst)
+    min_lr_ratio: float = setting(0.0, min=0, max=1, help="the learning rate decays linearly to lr x this over the "
+                                                          "epochs (1 = constant)")
     beam_size: int = setting(5, flag="--beam", min=1, help="beam size for the test scores and predict")
     alpha: float = setting(1.5, min=0, help="GNMT length normalisation of beam scores, log P / ((5+len)/6)^alpha")
     max_repeat: int = setting(3, min=0, help="beam search and greedy decoding never say a word more than N times in "

@@ -132,7 +132,8 @@ class Seq2SeqTask(Task):
         return float(sum(len(t) for t in self.targets))
 
     def learning_rate(self, progress: float) -> float:
-        return self.config.lr
+        c = self.config
+        return c.lr * (1.0 - (1.0 - c.min_lr_ratio) * progress)
 
     def train_step(self, batch) -> StepResult:
         source, lengths, inputs, targets, copy = batch
