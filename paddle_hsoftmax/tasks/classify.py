@@ -78,9 +78,9 @@ class ClassifyTask(Task):
                 gold.append(self.label_index.get(label, -1))
             self.data[part] = (ids, np.asarray(gold, dtype=np.int64))
         self.label_counts = np.bincount(self.data["train"][1], minlength=len(self.labels))
-        self.ngrams, ratios, decay = self._ngram_features(config, tokens)
+        bag_dim = config.bag_size()  # the n-gram bag's width (0: none; > 0 only with n-grams: ClassifyConfig.check)
+        self.ngrams, ratios, decay = self._ngram_features(config, tokens, bag_dim)
         head = "softmax"
-        bag_dim = config.bag_size() if self.ngrams is not None else 0  # the n-gram bag's width (0: none)
         paddle.seed(config.seed)  # before the H-softmax head too: its node vectors are drawn at construction
         if config.output == "hsoftmax":
             from ..output import HierarchicalSoftmax
@@ -101,14 +101,14 @@ class ClassifyTask(Task):
             lazy_mode=bag_dim > 0,  # the bag's sparse gradient updates only the rows a batch touched
         )
 
-    def _ngram_features(self, config: ClassifyConfig, tokens):
+    def _ngram_features(self, config: ClassifyConfig, tokens, bag_dim: int):
         """``(n-gram index, NB ratios [F, C], L2 coefficient)``: the index is None without n-grams
         (``ngrams`` 0), the ratios and coefficient None without the n-gram branch (the H-softmax
         head, or too many labels), when only the bag (``bag_dim``) reads the n-grams; the n-gram
         ids of every split go to ``self.ngram_ids``."""
         self.ngram_ids, self.ngram_note = None, ""
         branch = config.output == "softmax"
-        if not config.ngrams or not (branch or config.bag_size()):
+        if not config.ngrams or not (branch or bag_dim):
             return None, None, None
         index = NgramIndex.build(tokens["train"], config.ngrams,
                                  chars=config.ngram_chars if config.tokenizer != "char" else 0)
@@ -117,7 +117,7 @@ class ClassifyTask(Task):
                                f"{MAX_NGRAM_TABLE:,} weights (--ngrams 0 says so; for many labels --output hsoftmax, "
                                "where the n-grams enter as a bag of embeddings, --bag-dim)")
             branch = False
-        if not (branch or config.bag_size()):
+        if not (branch or bag_dim):
             return None, None, None
         self.ngram_ids = {part: [index.encode(t) for t in toks] for part, toks in tokens.items()}
         if not branch:
