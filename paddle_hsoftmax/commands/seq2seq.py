@@ -11,7 +11,7 @@ same pairs,
 training time, tokens/s, parameter counts, examples), ``source_tokens.txt``,
 ``retrieval_memory.tsv`` (with ``--retrieve`` or ``--candidates``: the training pairs,
 space-separated tokens),
-``target_vocab.tsv``, ``target_tree.npz`` (a clustered tree), ``config.json``, ``checkpoints/`` (``best.pdckpt`` by validation BLEU; what
+``target_vocab.tsv``, ``target_subwords.model`` (with ``--subwords``), ``target_tree.npz`` (a clustered tree), ``config.json``, ``checkpoints/`` (``best.pdckpt`` by validation BLEU; what
 ``train.py predict`` loads) and ``vdl/``.
 """
 
@@ -136,6 +136,8 @@ def run(args) -> int:
         run_dir.write_text("retrieval_memory.tsv", "".join(f"{' '.join(s)}\t{' '.join(t)}\n" for s, t in task.train_pairs))
     task.source_vocab.save(run_dir.file("source_tokens.txt"))
     task.target_vocab.save_tsv(run_dir.file("target_vocab.tsv"))
+    if task.subwords is not None:
+        task.subwords.save(run_dir.file("target_subwords.model"))
     if task.tree is not None and config.tree == "clustered":  # the others are rebuilt from the counts
         task.tree.save(run_dir.file("target_tree.npz"))
     run_dir.write_text("config.json", json.dumps(dataclasses.asdict(config), indent=2))
@@ -157,5 +159,6 @@ def run(args) -> int:
     for ex in metrics["examples"][:5]:
         more = f", reranked: {ex['reranked']}" if "reranked" in ex else ""
         print(f"  {ex['source']} -> {ex['translation']}  (reference: {ex['reference']}{more})")
-    print(f"wrote {out}/metrics.json, run.json, source_tokens.txt, target_vocab.tsv, config.json, checkpoints/, vdl/")
+    print(f"wrote {out}/metrics.json, run.json, source_tokens.txt, target_vocab.tsv, "
+          f"{'target_subwords.model, ' if task.subwords is not None else ''}config.json, checkpoints/, vdl/")
     return 0

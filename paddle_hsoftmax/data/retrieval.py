@@ -16,7 +16,7 @@ postings lists.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -132,15 +132,20 @@ class Retriever:
         pairs: the memory, ``[(source tokens, target tokens), ...]`` (the training pairs).
         k: neighbours appended to each source (>= 1).
         metric: the similarity (:data:`METRICS`).
+        encode_target: what a neighbour's target becomes in the augmented source (default: its
+            tokens as they are; subword pieces for a decoder over pieces, so it can copy them).
     """
 
-    def __init__(self, pairs: Sequence[tuple], k: int, metric: str = "jaccard") -> None:
+    def __init__(self, pairs: Sequence[tuple], k: int, metric: str = "jaccard",
+                 encode_target: Optional[Callable[[Sequence[str]], List[str]]] = None) -> None:
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         if not pairs:
             raise ValueError("the retrieval memory is empty")
         self.pairs, self.k, self.metric = list(pairs), int(k), metric
+        self.encode_target = encode_target or list
         self.index = OverlapIndex([s for s, _ in self.pairs])
+        self._appended = [(s, self.encode_target(t)) for s, t in self.pairs]  # what augment appends
 
     def augment(self, sources: Sequence[Sequence[str]], leave_one_out: bool = False) -> List[List[str]]:
         """The augmented sources. ``leave_one_out``: ``sources`` are the memory's own sources, in
@@ -149,4 +154,8 @@ class Retriever:
             raise ValueError(f"leave_one_out needs the memory's {len(self.pairs)} sources, got {len(sources)}")
         exclude = np.arange(len(sources)) if leave_one_out else None
         nearest = self.index.nearest(sources, self.k, exclude, self.metric)  # (Q, k)
-        return [augment_source(src, [self.pairs[j] for j in row if j >= 0]) for src, row in zip(sources, nearest)]
+        return [augment_source(src, [self._appended[j] for j in row if j >= 0]) for src, row in zip(sources, nearest)]
+
+    def augment_with(self, source: Sequence[str], neighbours: Sequence[tuple]) -> List[str]:
+        """``source`` augmented with the given memory pairs (instead of its nearest ones)."""
+        return augment_source(source, [(s, self.encode_target(t)) for s, t in neighbours])

@@ -299,7 +299,11 @@ class Seq2SeqConfig(Settings):
         embed_dim, hidden_size, dropout, input_feed: the model (see
             :class:`~paddle_hsoftmax.models.seq2seq.Seq2Seq`); ``output_dim`` is the output layer's
             input size (0: ``hidden_size``).
-        source_min_count, target_min_count: rarer training tokens become ``<unk>``.
+        source_min_count, target_min_count: rarer training tokens become ``<unk>`` (pieces, with
+            ``subwords``).
+        subwords: N > 0: the decoder's targets are byte-pair pieces, up to N of them learnt on the
+            training targets (:class:`~paddle_hsoftmax.data.subwords.Subwords`), so a rare word is
+            spelt in pieces instead of becoming ``<unk>``; 0: words.
         max_source_len, max_target_len: longer training pairs are skipped; decoding stops after
             ``max_target_len`` words.
         batch_size, lr, grad_clip: Adam with global-norm clipping.
@@ -347,6 +351,9 @@ class Seq2SeqConfig(Settings):
     source_min_count: int = setting(1, min=1, shape=True, cli=False, help="rarer source tokens become <unk>")
     target_min_count: int = setting(2, flag="--min-count", min=1, shape=True,
                                     help="target words seen fewer times in training become <unk>")
+    subwords: int = setting(0, min=0, shape=True,
+                            help="decode byte-pair pieces, N of them learnt on the training targets (sentencepiece), "
+                                 "instead of words (0 = words)")
     max_source_len: int = setting(64, min=1, help="longer training pairs are skipped")
     max_target_len: int = setting(40, min=1,
                                   help="longer training pairs are skipped; decoding stops after this many words")

@@ -22,7 +22,8 @@ import numpy as np
 import paddle
 
 from ..data.parallel import Pair
-from ..data.retrieval import OverlapIndex, Retriever, augment_source
+from ..data.retrieval import OverlapIndex, Retriever
+from ..data.subwords import Subwords
 from ..data.text import tokenize
 from ..data.vocab import TokenIndex, Vocab
 from ..models.seq2seq import Seq2Seq
@@ -74,14 +75,18 @@ def char_overlap_baseline(train: Sequence[Pair], sources: Sequence[Sequence[str]
 
 class Translator:
     """A model with its vocabularies (and its retrieval memory, if any): token lists in, token
-    lists out (eval mode, batched by source length, ``beam_size = 0`` for greedy)."""
+    lists out (eval mode, batched by source length, ``beam_size = 0`` for greedy). With a
+    ``subwords`` model the decoder says pieces: targets in and translations out are still words."""
 
     def __init__(self, model: Seq2Seq, source_vocab: TokenIndex, target_vocab: Vocab, config: Seq2SeqConfig,
-                 retriever: Optional[Retriever] = None):
+                 retriever: Optional[Retriever] = None, subwords: Optional[Subwords] = None):
         if config.retrieve and retriever is None:
             raise ValueError(f"config.retrieve = {config.retrieve} needs the training pairs as a retriever")
+        if bool(config.subwords) != (subwords is not None):
+            raise ValueError(f"config.subwords = {config.subwords} needs {'a' if config.subwords else 'no'} "
+                             "subword model")
         self.model, self.source_vocab, self.target_vocab, self.config = model, source_vocab, target_vocab, config
-        self.retriever = retriever
+        self.retriever, self.subwords = retriever, subwords
         specials = {target_vocab.index[UNK], target_vocab.index[EOS]}
         self._copyable = {w: i for w, i in target_vocab.index.items() if i not in specials}
 
@@ -129,14 +134,18 @@ class Translator:
                 best = self.model.greedy(src, lens, self.config.max_target_len, copy, max_repeat=self.config.max_repeat)
             for i, hyp in zip(idx, best):
                 out[i] = [words[w] for w in hyp]
-        return out
+        return out if self.subwords is None else [self.subwords.decode(pieces) for pieces in out]
+
+    def units(self, words: Sequence[str]) -> List[str]:
+        """What the decoder says for these target words: the words, or their subword pieces."""
+        return list(words) if self.subwords is None else self.subwords.encode(words)
 
     @paddle.no_grad()
     def log_probs(self, sources: Sequence[Sequence[str]], targets: Sequence[Sequence[str]],
                   neighbours: Optional[Sequence[Sequence[Pair]]] = None, batch_size: int = 512) -> np.ndarray:
         """``log P(target </s> | source)`` for each (source, target) row, ``[n]`` float64: the
-        model's exact teacher-forced log-probability (target words outside the vocabulary count
-        as ``<unk>``; eval mode, batched by length). ``neighbours``: for a model trained with
+        model's exact teacher-forced log-probability (of the target's pieces with ``subwords``;
+        tokens outside the vocabulary count as ``<unk>``; eval mode, batched by length). ``neighbours``: for a model trained with
         retrieval, the pairs appended to each row's source instead of the retrieved ones."""
         if len(sources) != len(targets) or (neighbours is not None and len(neighbours) != len(sources)):
             raise ValueError(f"{len(sources)} sources, {len(targets)} targets"
@@ -146,7 +155,7 @@ class Translator:
         given = neighbours is not None and self.retriever is not None  # sources augmented here, not retrieved
         if given:
             cut = self.config.max_source_len
-            keys = [tuple(augment_source(list(s)[:cut], n)) for s, n in zip(sources, neighbours)]
+            keys = [tuple(self.retriever.augment_with(list(s)[:cut], n)) for s, n in zip(sources, neighbours)]
         else:
             keys = [tuple(s) for s in sources]
         unique: Dict[Tuple[str, ...], int] = {}
@@ -155,7 +164,7 @@ class Translator:
         encoded = [self.encode(s) for s in prepared]
         copies = [self.copy_ids(s) for s in prepared] if self.model.copier is not None else None
         index, unk, eos = self.target_vocab.index, self.target_vocab.index[UNK], self.model.eos_id
-        wanted = [np.array([index.get(w, unk) for w in t] + [eos], dtype=np.int64) for t in targets]
+        wanted = [np.array([index.get(w, unk) for w in self.units(t)] + [eos], dtype=np.int64) for t in targets]
         order = np.lexsort(([len(encoded[r]) for r in rows], [len(w) for w in wanted]))
         out = np.zeros(len(rows), dtype=np.float64)
         self.model.eval()

@@ -25,6 +25,11 @@ Bulte & Tezcan's neural fuzzy repair, :mod:`paddle_hsoftmax.data.retrieval`), a 
 retrieving itself; the copy mechanism (:mod:`paddle_hsoftmax.models.copy`) lets the decoder copy
 any source token that is a target word (not ``<unk>`` or ``</s>``), so it can start from the
 neighbour's translation. The training pairs are the memory at test and prediction time too.
+
+Subword targets (``subwords`` > 0, :mod:`paddle_hsoftmax.data.subwords`): byte-pair pieces learnt
+on the training targets replace the words wherever the decoder is concerned (the target
+vocabulary and its tree, the training targets, the neighbours' targets appended to the source);
+the memory, the rerank candidates, the references and the translations stay words.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import paddle
 from ..data.batching import sortish_batches
 from ..data.parallel import Pair
 from ..data.retrieval import Retriever
+from ..data.subwords import Subwords
 from ..data.text import CorpusError
 from ..data.vocab import TokenIndex
 from ..output.registry import build_tree
@@ -78,25 +84,30 @@ class Seq2SeqTask(Task):
         if not train:
             raise CorpusError(f"no training pair fits --max-source-len {config.max_source_len} and "
                              f"--max-target-len {config.max_target_len}")
-        self.train_pairs = train
-        self.retriever = Retriever(train, config.retrieve) if config.retrieve else None
+        self.train_pairs = train  # words: the retrieval memory and the rerank candidates
+        # what the decoder says: the target words, or their byte-pair pieces (learnt here, the
+        # same every time from the same pairs, so a resumed run gets the same vocabulary)
+        self.subwords = Subwords.learn([t for _, t in train], config.subwords) if config.subwords else None
+        units = [t for _, t in train] if self.subwords is None else [self.subwords.encode(t) for _, t in train]
+        self.retriever = (Retriever(train, config.retrieve, encode_target=None if self.subwords is None
+                                    else self.subwords.encode) if config.retrieve else None)
         sources = [s for s, _ in train]
         if self.retriever is not None:  # leave-one-out: a training pair never retrieves itself
             sources = self.retriever.augment(sources, leave_one_out=True)
         self.source_vocab = TokenIndex.build(sources, min_count=config.source_min_count)
-        self.target_vocab = lm_vocab([t for _, t in train], config.target_min_count)
+        self.target_vocab = lm_vocab(units, config.target_min_count)
         tindex, unk, eos = self.target_vocab.index, self.target_vocab.index[UNK], self.target_vocab.index[EOS]
-        self.targets = [np.fromiter((tindex.get(w, unk) for w in t), dtype=np.int64, count=len(t)) for _, t in train]
+        self.targets = [np.fromiter((tindex.get(w, unk) for w in t), dtype=np.int64, count=len(t)) for t in units]
         self.targets = [np.append(t, eos) for t in self.targets]
         paddle.seed(config.seed)
         self.tree = None  # the H-softmax tree over the target words (a run saves a clustered one)
         if config.output == "hsoftmax":
-            targets = [t for _, t in train]
             self.tree = build_tree(config.tree, self.target_vocab.counts, seed=config.seed,
-                                   vectors=lambda: word2vec_vectors(self.target_vocab, targets, seed=config.seed))
+                                   vectors=lambda: word2vec_vectors(self.target_vocab, units, seed=config.seed))
             paddle.seed(config.seed)  # the model's initialisation does not depend on the tree built
         self.model = build_model(config, self.source_vocab, self.target_vocab, tree=self.tree)
-        self.translator = Translator(self.model, self.source_vocab, self.target_vocab, config, self.retriever)
+        self.translator = Translator(self.model, self.source_vocab, self.target_vocab, config, self.retriever,
+                                     self.subwords)
         self.sources = [self.translator.encode(s) for s in sources]
         self.copy_ids = [self.translator.copy_ids(s) for s in sources] if config.copy else None
         self.reranker = Reranker(self.translator, train, config.candidates) if config.candidates else None
