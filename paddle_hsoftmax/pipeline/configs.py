@@ -351,7 +351,9 @@ class Seq2SeqConfig(Settings):
     source_min_count: int = setting(1, min=1, shape=True, cli=False, help="rarer source tokens become <unk>")
     target_min_count: int = setting(2, flag="--min-count", min=1, shape=True,
                                     help="target words seen fewer times in training become <unk>")
-    subwords: int = setting(0, min=0, shape=True,
+    # byte-pair pieces and three neighbours: the model alone +3.74 BLEU / +3.70 chrF on test, above
+    # the character-overlap baseline on both (README "Subword targets and three neighbours")
+    subwords: int = setting(16000, min=0, shape=True,
                             help="decode byte-pair pieces, N of them learnt on the training targets (sentencepiece), "
                                  "instead of words (0 = words)")
     max_source_len: int = setting(64, min=1, help="longer training pairs are skipped")
@@ -373,7 +375,7 @@ class Seq2SeqConfig(Settings):
     eval_items: int = setting(1000, min=1, help="valid pairs decoded after each epoch")
     max_test: int = setting(3000, min=0, help="score the first N test pairs (0 = all)")
     max_train_items: int = setting(0, min=0, help="use only the first N training pairs (0 = all)")
-    retrieve: int = setting(1, min=0, shape=True,
+    retrieve: int = setting(3, min=0, shape=True,
                             help="append the N most similar training pairs (Jaccard over distinct tokens) to each "
                                  "source (fuzzy repair; 0 = off)")
     copy: bool = setting(True, shape=True, help="pointer-generator copying of source tokens that are target words")
