@@ -333,6 +333,8 @@ def open_translator(run_dir: Path):
     if unknown:
         raise CorpusError(f"{run.record_path if run.record() else run.file('config.json')}: unknown settings "
                           f"{unknown} (written by another version?)")
+    # a run from before --subwords (2026-12-08) decoded words; the new default would look for its pieces
+    raw.setdefault("subwords", 0)
     config = Seq2SeqConfig(**raw)
     chosen = run.chosen()  # a run from before run.json wrote its choices into config.json itself
     weight = float(chosen.get("rerank_weight", config.rerank_weight))

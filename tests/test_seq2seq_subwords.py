@@ -147,3 +147,23 @@ def test_seq2seq_subwords_command_and_predict(cedict_slice, tmp_path, capsys):
     (out / "target_subwords.model").write_bytes(b"damaged")
     with pytest.raises(CorpusError, match=r"target_subwords\.model: not a subword model"):
         load_translator(out)
+
+
+def test_a_run_from_before_subwords_still_predicts_words(cedict_slice, tmp_path, capsys):
+    """A run whose record has no ``subwords`` setting (written before it existed) decoded words:
+    ``predict`` must not look for pieces the new default would expect."""
+    from paddle_hsoftmax.cli import main
+    from paddle_hsoftmax.inference import load_translator
+
+    out = tmp_path / "run"
+    args, short = seq2seq_slice_args(cedict_slice, tmp_path, out)
+    assert main(args + ["--epochs", "1", "--subwords", "0", "--retrieve", "1", "--decode", "beam"]) == 0
+    capsys.readouterr()
+    expected = load_translator(out)[0](["火山", "电脑"])
+    for name in ("run.json", "config.json"):  # as an older version wrote them
+        record = json.loads((out / name).read_text(encoding="utf-8"))
+        (record["config"] if "config" in record else record).pop("subwords")
+        (out / name).write_text(json.dumps(record), encoding="utf-8")
+    assert not (out / "target_subwords.model").exists()
+    translate, config = load_translator(out)
+    assert config.subwords == 0 and translate(["火山", "电脑"]) == expected

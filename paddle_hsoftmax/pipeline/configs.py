@@ -305,7 +305,7 @@ class Seq2SeqConfig(Settings):
             training targets (:class:`~paddle_hsoftmax.data.subwords.Subwords`), so a rare word is
             spelt in pieces instead of becoming ``<unk>``; 0: words.
         max_source_len, max_target_len: longer training pairs are skipped; decoding stops after
-            ``max_target_len`` words.
+            ``max_target_len`` words (pieces, with ``subwords``).
         batch_size, lr, grad_clip: Adam with global-norm clipping.
         min_lr_ratio: the learning rate decays linearly from ``lr`` to ``lr * min_lr_ratio`` over the
             ``epochs`` (1 = constant).
@@ -350,7 +350,8 @@ class Seq2SeqConfig(Settings):
                                help="feed the attentional state to the next decoder step (Luong et al.)")
     source_min_count: int = setting(1, min=1, shape=True, cli=False, help="rarer source tokens become <unk>")
     target_min_count: int = setting(2, flag="--min-count", min=1, shape=True,
-                                    help="target words seen fewer times in training become <unk>")
+                                    help="target words (pieces, with --subwords) seen fewer times in training "
+                                         "become <unk>")
     # byte-pair pieces and three neighbours: the model alone +3.74 BLEU / +3.70 chrF on test, above
     # the character-overlap baseline on both (README "Subword targets and three neighbours")
     subwords: int = setting(16000, min=0, shape=True,

@@ -15,7 +15,8 @@ the model (:mod:`paddle_hsoftmax.rerank`).
 
 Scores: BLEU and chrF from sacrebleu (``corpus_bleu``, ``corpus_chrf``, default settings) on the
 space-joined tokens, against the targets as read (a reference word missing from the target
-vocabulary stays in the reference; the model can only say ``<unk>``). Model selection: after each
+vocabulary stays in the reference; a word model can only say ``<unk>``, a subword model can spell
+it). Model selection: after each
 epoch, on the first ``eval_items`` validation pairs, the rerank BLEU at the best grid weight plus
 the beam-search BLEU (with ``candidates``), or the beam-search BLEU (without).
 
