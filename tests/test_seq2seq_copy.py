@@ -387,7 +387,7 @@ def test_translator_log_probs_are_the_models(cedict_slice):
                             paddle.to_tensor(inputs), paddle.to_tensor(gold), paddle.to_tensor(tr.copy_ids(prep)[None]))
             assert got[i] == pytest.approx(-float(nll.sum()), rel=1e-5)
     assert task.selection_metric == "valid_select"
-    scores = task.evaluate()  # the best grid weight's rerank BLEU, ties broken by the model's own (beam) BLEU
+    scores = task.evaluate()  # selection: the best grid weight's rerank BLEU plus the model's own (beam) BLEU
     _, table = task.rerank_validation()
     assert scores["valid_rerank_best"] == max(table.values()) >= scores["valid_rerank_bleu"]
     assert scores["valid_select"] == pytest.approx(scores["valid_rerank_best"] + scores["valid_bleu"])
